@@ -1,0 +1,5 @@
+"""``python -m lottery`` runs the command line."""
+
+from lottery.cli import entry
+
+entry()

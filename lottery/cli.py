@@ -1,0 +1,86 @@
+"""The ``lottery`` command: parses arguments and calls the library.
+
+    lottery run CONFIG [--config.a.b=value ...] [--workdir DIR] [--json] [--no-progress]
+
+Bad input prints one line, ``lottery: error: <field>: <what is allowed>``, to
+stderr and exits with status 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from lottery.errors import LotteryError
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lottery", description="Lottery-ticket experiments in JAX."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the experiment a config file describes")
+    run.add_argument("config", help="a Python config file with get_config()")
+    run.add_argument("--workdir", default="runs", help="where run directories go (default: runs)")
+    run.add_argument("--json", action="store_true", help="print summary.json as the last line")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _split_overrides(rest: list[str]) -> list[tuple[str, str]]:
+    """Returns ``[(dotted.field, text)]`` from ``--config.a.b=v`` / ``--config.a.b v``."""
+    pairs, i = [], 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--config."):
+            raise LotteryError("arguments", f"unrecognized argument '{arg}'")
+        key = arg[len("--config.") :]
+        if "=" in key:
+            key, text = key.split("=", 1)
+        elif i + 1 < len(rest):
+            i += 1
+            text = rest[i]
+        else:
+            raise LotteryError(key, "needs a value: --config.FIELD=VALUE")
+        pairs.append((key, text))
+        i += 1
+    return pairs
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    from lottery import config as config_lib
+    from lottery import experiment
+
+    cfg = config_lib.load(args.config)
+    for key, text in _split_overrides(rest):
+        config_lib.override(cfg, key, text)
+    summary = experiment.run_train(cfg, args.workdir, progress=not args.no_progress)
+    acc = summary["test_accuracy"]
+    print(
+        f"test accuracy {acc:.4f} ({summary['replicates']} replicate(s)); run: {summary['run_dir']}"
+    )
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (0, or 2 for bad input)."""
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, rest)
+    except LotteryError as err:
+        print(f"lottery: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_BAD_INPUT
+
+
+def entry() -> None:
+    """Console-script entry point: exits with ``main()``'s status."""
+    sys.exit(main())

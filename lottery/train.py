@@ -1,0 +1,306 @@
+"""Masked training: a pure train step, an epoch as one ``lax.scan``, evaluation.
+
+Pruned weights stay **exactly** zero: the gradient is masked before the
+optimizer (so momentum and Adam moments of a pruned weight stay zero) and the
+new params are masked after the update (so weight decay or anything else in the
+optax chain cannot revive one). ``mask=None`` trains densely with no masking ops.
+
+Every function here works on one replicate; ``fit`` and ``compile_epoch`` add a
+leading replicate axis with ``jax.vmap`` when asked, so K seeds or K masks train
+in one compiled program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lottery import masks as masks_lib
+from lottery.data.base import Dataset
+from lottery.data.pipeline import augment_batch, epoch_indices
+from lottery.errors import LotteryError
+from lottery.models.base import Model
+from lottery.schedules import make_optimizer, make_schedule, parse_duration
+
+PyTree = Any
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["step", "params", "model_state", "opt_state"],
+    meta_fields=[],
+)
+@dataclasses.dataclass
+class TrainState:
+    """Everything that changes during training: step counter (int32 scalar),
+    params, model state (BatchNorm statistics, ``{}`` if none), optimizer state."""
+
+    step: jax.Array
+    params: PyTree
+    model_state: PyTree
+    opt_state: PyTree
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """The static description of a training run (hashable; closed over by jit).
+
+    ``total_steps`` and ``steps_per_epoch`` come from the config's durations and
+    the dataset size (the last partial batch of an epoch is dropped).
+    """
+
+    model: Model
+    optimizer: optax.GradientTransformation
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    augment: str = "none"
+    eval_batch_size: int = 1000
+
+    @property
+    def num_epochs(self) -> int:
+        """Returns the number of (possibly partial, for the last) epochs."""
+        return -(-self.total_steps // self.steps_per_epoch)
+
+
+def make_trainer(model: Model, dataset: Dataset, train_cfg: Mapping) -> Trainer:
+    """Returns the ``Trainer`` for ``train_cfg`` (the config's ``train`` block)."""
+    batch_size = int(train_cfg["batch_size"])
+    n = len(dataset.x_train)
+    if n == 0:
+        raise LotteryError("data", "the training set is empty")
+    if not 1 <= batch_size <= n:
+        raise LotteryError(
+            "train.batch_size", f"must be in [1, {n}] (the training set size), got {batch_size}"
+        )
+    steps_per_epoch = n // batch_size
+    total = parse_duration(train_cfg["duration"], steps_per_epoch, "train.duration")
+    if total < 1:
+        raise LotteryError("train.duration", "must be at least one step")
+    schedule = make_schedule(train_cfg, total, steps_per_epoch)
+    return Trainer(
+        model=model,
+        optimizer=make_optimizer(train_cfg, schedule),
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        augment=dataset.augment,
+        eval_batch_size=int(train_cfg.get("eval_batch_size", 1000)),
+    )
+
+
+def init_state(trainer: Trainer, key: jax.Array, mask: PyTree | None = None) -> TrainState:
+    """Returns a fresh ``TrainState`` at step 0 (params masked if ``mask`` given)."""
+    params, model_state = trainer.model.init(key)
+    return state_from_params(trainer, params, model_state, mask)
+
+
+def state_from_params(
+    trainer: Trainer, params: PyTree, model_state: PyTree, mask: PyTree | None = None
+) -> TrainState:
+    """Returns a ``TrainState`` at step 0 holding ``params`` and a new optimizer state."""
+    if mask is not None:
+        params = masks_lib.apply(params, mask)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        model_state=model_state,
+        opt_state=trainer.optimizer.init(params),
+    )
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Returns the mean softmax cross-entropy of integer ``labels``."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def train_step(
+    trainer: Trainer, state: TrainState, mask: PyTree | None, x: jax.Array, y: jax.Array
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """Returns ``(new_state, {"loss", "accuracy"})`` after one optimizer step on
+    the batch ``(x, y)``; with a mask, pruned weights stay exactly zero."""
+
+    def loss_fn(params):
+        logits, model_state = trainer.model.apply(params, state.model_state, x, train=True)
+        return cross_entropy(logits, y), (logits, model_state)
+
+    (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if mask is not None:
+        grads = masks_lib.apply(grads, mask)
+    updates, opt_state = trainer.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    if mask is not None:
+        params = masks_lib.apply(params, mask)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == y)
+    new_state = TrainState(state.step + 1, params, model_state, opt_state)
+    return new_state, {"loss": loss, "accuracy": accuracy}
+
+
+def run_epoch(
+    trainer: Trainer,
+    state: TrainState,
+    mask: PyTree | None,
+    x: jax.Array,
+    y: jax.Array,
+    data_key: jax.Array,
+    epoch: jax.Array,
+    num_steps: int,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """Returns ``(state, metrics)`` after the first ``num_steps`` batches of epoch
+    ``epoch`` (one ``lax.scan``). The batch order is a permutation drawn from
+    ``fold_in(data_key, epoch)`` (split into a permutation key and an
+    augmentation key, folded with the global step).
+    Metrics are the epoch means of loss and accuracy, and ``finite``: whether
+    every step's loss was finite."""
+    perm_key, aug_key = jax.random.split(jax.random.fold_in(data_key, epoch))
+    order = epoch_indices(perm_key, x.shape[0], trainer.batch_size)
+
+    def body(state, batch_idx):
+        xb, yb = x[batch_idx], y[batch_idx]
+        if trainer.augment != "none":
+            xb = augment_batch(jax.random.fold_in(aug_key, state.step), xb, trainer.augment)
+        return train_step(trainer, state, mask, xb, yb)
+
+    state, metrics = jax.lax.scan(body, state, order[:num_steps])
+    return state, {
+        "loss": metrics["loss"].mean(),
+        "accuracy": metrics["accuracy"].mean(),
+        "finite": jnp.all(jnp.isfinite(metrics["loss"])),
+    }
+
+
+def compile_epoch(trainer: Trainer, replicated: bool = False) -> Callable:
+    """Returns ``epoch(state, mask, x, y, data_key, epoch, num_steps)``: ``run_epoch``
+    jitted with the state donated; with ``replicated`` it maps over a leading
+    axis of state, mask and data_key (data and epoch shared)."""
+
+    def fn(state, mask, x, y, data_key, epoch, num_steps):
+        one = functools.partial(run_epoch, trainer, num_steps=num_steps)
+        if replicated:
+            return jax.vmap(one, in_axes=(0, 0, None, None, 0, None))(
+                state, mask, x, y, data_key, epoch
+            )
+        return one(state, mask, x, y, data_key, epoch)
+
+    return jax.jit(fn, static_argnames=("num_steps",), donate_argnums=(0,))
+
+
+def evaluate(
+    model: Model,
+    params: PyTree,
+    model_state: PyTree,
+    x: jax.Array,
+    y: jax.Array,
+    batch_size: int = 1000,
+) -> dict[str, jax.Array]:
+    """Returns ``{"loss", "accuracy"}`` over all of ``(x, y)`` in eval mode,
+    computed in chunks of ``batch_size`` (the last one padded and weighted out)."""
+    n = x.shape[0]
+    chunk = min(batch_size, n)
+    chunks = -(-n // chunk)
+    pad = chunks * chunk - n
+    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(chunks, chunk, *x.shape[1:])
+    ys = jnp.pad(y, (0, pad)).reshape(chunks, chunk)
+    ws = (jnp.arange(chunks * chunk) < n).astype(jnp.float32).reshape(chunks, chunk)
+
+    def one(args):
+        xb, yb, wb = args
+        logits, _ = model.apply(params, model_state, xb, train=False)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
+        correct = (jnp.argmax(logits, -1) == yb).astype(jnp.float32)
+        return jnp.sum(losses * wb), jnp.sum(correct * wb)
+
+    losses, correct = jax.lax.map(one, (xs, ys, ws))
+    return {"loss": losses.sum() / n, "accuracy": correct.sum() / n}
+
+
+def compile_eval(trainer: Trainer, replicated: bool = False) -> Callable:
+    """Returns ``eval(state, x, y) -> {"loss", "accuracy"}``, jitted; with
+    ``replicated`` it maps over the leading axis of ``state``."""
+
+    def fn(state, x, y):
+        def one(s):
+            return evaluate(trainer.model, s.params, s.model_state, x, y, trainer.eval_batch_size)
+
+        return jax.vmap(one)(state) if replicated else one(state)
+
+    return jax.jit(fn)
+
+
+def _host(tree: PyTree) -> PyTree:
+    return jax.tree.map(lambda a: a.tolist(), jax.device_get(tree))
+
+
+def fit(
+    trainer: Trainer,
+    state: TrainState,
+    mask: PyTree | None,
+    dataset: Dataset,
+    data_key: jax.Array,
+    *,
+    replicated: bool = False,
+    eval_every: int = 1,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[TrainState, list[dict]]:
+    """Returns ``(state, history)`` after training from ``state.step`` to
+    ``trainer.total_steps``, one compiled epoch at a time.
+
+    ``history`` holds one record per evaluated epoch: ``epoch``, ``step``,
+    ``train_loss``, ``train_accuracy`` (means over the epoch), ``test_loss``,
+    ``test_accuracy`` (lists over replicates when ``replicated``). ``on_epoch`` is
+    called with each record as it is made (e.g. to append it to a JSONL file).
+    A non-finite loss raises ``LotteryError`` naming the learning rate. The
+    input ``state`` is donated to the compiled epoch: use the returned one.
+    """
+    import tqdm
+
+    x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
+    x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+    epoch_fn = compile_epoch(trainer, replicated)
+    eval_fn = compile_eval(trainer, replicated)
+    spe = trainer.steps_per_epoch
+    start_step = int(jax.device_get(state.step).reshape(-1)[0])
+    first_epoch = start_step // spe
+    history: list[dict] = []
+    bar = tqdm.tqdm(
+        total=trainer.num_epochs, initial=first_epoch, disable=not progress, unit="ep", leave=False
+    )
+    with bar:
+        for epoch in range(first_epoch, trainer.num_epochs):
+            num_steps = min(spe, trainer.total_steps - epoch * spe)
+            state, metrics = epoch_fn(
+                state, mask, x_train, y_train, data_key, jnp.int32(epoch), num_steps
+            )
+            metrics = _host(metrics)
+            if not all(jnp.ravel(jnp.asarray(metrics["finite"]))):
+                raise LotteryError(
+                    "train.optimizer.learning_rate",
+                    f"the training loss became NaN or infinite in epoch {epoch + 1}; "
+                    "lower the learning rate",
+                )
+            bar.update(1)
+            last = epoch + 1 == trainer.num_epochs
+            if (epoch + 1) % eval_every and not last:
+                continue
+            test = _host(eval_fn(state, x_test, y_test))
+            record = {
+                "epoch": epoch + 1,
+                "step": epoch * spe + num_steps,
+                "train_loss": metrics["loss"],
+                "train_accuracy": metrics["accuracy"],
+                "test_loss": test["loss"],
+                "test_accuracy": test["accuracy"],
+            }
+            history.append(record)
+            acc = jnp.mean(jnp.asarray(test["accuracy"]))
+            bar.set_postfix(test_acc=f"{float(acc):.3f}")
+            if on_epoch is not None:
+                on_epoch(record)
+    return state, history
