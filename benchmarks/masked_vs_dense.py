@@ -1,6 +1,6 @@
 """Masked versus dense training speed on MNIST-1D (MLP and CNN), and compile time.
 
-    python benchmarks/masked_vs_dense.py [--repeats 15] [--epochs-per-sample 5] [--out FILE]
+    python benchmarks/masked_vs_dense.py [--repeats 31] [--epochs-per-sample 5] [--out FILE]
 
 For each model: compile one epoch (a ``lax.scan`` over 40 steps) dense and masked
 (10% density, magnitude mask), then time ``--epochs-per-sample`` epochs at a time,
@@ -82,7 +82,7 @@ def bench(config_path: str, repeats: int, epochs_per_sample: int) -> dict:
 def main() -> None:
     """Runs the benchmark for both models and prints and writes the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--epochs-per-sample", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

@@ -1,7 +1,7 @@
 """MLP on MNIST-1D (Greydanus & Kobak 2024): the built-in default experiment.
 
 Command:  lottery run configs/mnist1d_mlp.py
-Runtime:  about 30 s on a 2-core laptop CPU.
+Runtime:  about 10 s on a 2-core laptop CPU.
 Expected: test accuracy about 0.65 (the MNIST-1D paper reports 68% for its MLP);
           100% train accuracy.
 Protocol: MLP 40-100-100-10, Adam lr 1e-2, batch 100, 6000 steps (150 epochs of the

@@ -8,6 +8,7 @@ import jax
 from lottery.errors import LotteryError
 from lottery.models import check_rank, register
 from lottery.models.base import Model
+from lottery.models.conv import Conv
 
 
 class CNN1D(nn.Module):
@@ -27,7 +28,7 @@ class CNN1D(nn.Module):
         if x.ndim == 2:
             x = x[..., None]
         for i, width in enumerate((5, 3, 3), start=1):
-            conv = nn.Conv(
+            conv = Conv(
                 self.channels,
                 kernel_size=(width,),
                 strides=(2,),

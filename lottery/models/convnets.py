@@ -18,6 +18,7 @@ import jax
 
 from lottery.models import check_rank, register
 from lottery.models.base import Model
+from lottery.models.conv import Conv
 
 _WIDTHS = (64, 128, 256)
 
@@ -36,7 +37,7 @@ class ConvN(nn.Module):
         for width in _WIDTHS[: self.pairs]:
             for _ in range(2):
                 layer += 1
-                x = nn.relu(nn.Conv(width, (3, 3), padding="SAME", name=f"conv{layer}")(x))
+                x = nn.relu(Conv(width, (3, 3), padding="SAME", name=f"conv{layer}")(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.reshape((x.shape[0], -1))
         x = nn.relu(nn.Dense(256, name="fc1")(x))

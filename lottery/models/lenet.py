@@ -7,6 +7,7 @@ import jax
 
 from lottery.models import check_rank, register
 from lottery.models.base import Model
+from lottery.models.conv import Conv
 
 
 class LeNet5(nn.Module):
@@ -18,9 +19,9 @@ class LeNet5(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Returns logits ``(N, num_classes)`` for NHWC images."""
-        x = nn.relu(nn.Conv(6, (5, 5), padding="SAME", name="conv1")(x))
+        x = nn.relu(Conv(6, (5, 5), padding="SAME", name="conv1")(x))
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
-        x = nn.relu(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+        x = nn.relu(Conv(16, (5, 5), padding="VALID", name="conv2")(x))
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.reshape((x.shape[0], -1))
         x = nn.relu(nn.Dense(120, name="fc1")(x))

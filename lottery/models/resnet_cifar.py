@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from lottery.errors import LotteryError
 from lottery.models import check_rank, register
 from lottery.models.base import Model
+from lottery.models.conv import Conv
 
 SHORTCUTS = ("A", "B")
 
@@ -43,7 +44,7 @@ class BasicBlock(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Returns the block's output, ``(N, H / strides, W / strides, features)``."""
         s = (self.strides, self.strides)
-        y = nn.Conv(
+        y = Conv(
             self.features,
             (3, 3),
             s,
@@ -52,7 +53,7 @@ class BasicBlock(nn.Module):
             name="conv1",
         )(x)
         y = nn.relu(batch_norm(train, "bn1")(y))
-        y = nn.Conv(
+        y = Conv(
             self.features,
             (3, 3),
             padding=[(1, 1), (1, 1)],
@@ -66,7 +67,7 @@ class BasicBlock(nn.Module):
                 extra = self.features - x.shape[-1]
                 x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
             else:
-                x = nn.Conv(self.features, (1, 1), s, use_bias=False, name="shortcut_conv")(x)
+                x = Conv(self.features, (1, 1), s, use_bias=False, name="shortcut_conv")(x)
                 x = batch_norm(train, "shortcut_bn")(x)
         return nn.relu(x + y)
 
@@ -83,7 +84,7 @@ class ResNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Returns logits ``(N, num_classes)`` for NHWC images."""
-        x = nn.Conv(
+        x = Conv(
             self.widths[0],
             (3, 3),
             padding=[(1, 1), (1, 1)],

@@ -15,6 +15,7 @@ import jax
 
 from lottery.models import check_rank, register
 from lottery.models.base import Model
+from lottery.models.conv import Conv
 
 M = "M"
 # fmt: off
@@ -44,7 +45,7 @@ class VGG(nn.Module):
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
                 continue
             layer += 1
-            x = nn.Conv(item, (3, 3), padding="SAME", use_bias=False, name=f"conv{layer}")(x)
+            x = Conv(item, (3, 3), padding="SAME", use_bias=False, name=f"conv{layer}")(x)
             x = nn.BatchNorm(
                 use_running_average=not train,
                 momentum=0.9,
