@@ -18,9 +18,8 @@ import ml_collections
 
 from lottery import config as config_lib
 from lottery import data as data_lib
-from lottery import masks as masks_lib
 from lottery import models as models_lib
-from lottery import rng, runs, select
+from lottery import rng, runs
 from lottery import train as train_lib
 from lottery.errors import LotteryError
 
@@ -71,7 +70,7 @@ def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: boo
     Summary fields: ``kind`` ("train"), ``run_dir``, ``wall_seconds``,
     ``test_accuracy`` (mean over replicates), ``test_accuracy_std``,
     ``test_accuracy_per_replicate``, ``test_loss``, ``train_accuracy``, ``steps``,
-    ``epochs``, ``replicates``, ``params`` (count), ``density`` (1.0). A run that
+    ``epochs``, ``replicates``, ``params`` (count). A run that
     already finished is not run again: its summary is returned.
     """
     start = time.perf_counter()
@@ -110,7 +109,6 @@ def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: boo
             "epochs": last["epoch"],
             "replicates": cfg.replicates,
             "params": models_lib.param_count(params0),
-            "density": float(masks_lib.density(masks_lib.ones(params0), select.prunable(params0))),
         }
         runs.write_json(stage / runs.SUMMARY_FILE, summary)
     return summary

@@ -19,7 +19,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+import tqdm
 
 from lottery import masks as masks_lib
 from lottery.data.base import Dataset
@@ -175,10 +177,12 @@ def run_epoch(
     }
 
 
+@functools.lru_cache(maxsize=16)
 def compile_epoch(trainer: Trainer, replicated: bool = False) -> Callable:
     """Returns ``epoch(state, mask, x, y, data_key, epoch, num_steps)``: ``run_epoch``
     jitted with the state donated; with ``replicated`` it maps over a leading
-    axis of state, mask and data_key (data and epoch shared)."""
+    axis of state, mask and data_key (data and epoch shared). Cached per trainer,
+    so repeated ``fit`` calls (IMP levels) reuse the compiled program."""
 
     def fn(state, mask, x, y, data_key, epoch, num_steps):
         one = functools.partial(run_epoch, trainer, num_steps=num_steps)
@@ -220,6 +224,7 @@ def evaluate(
     return {"loss": losses.sum() / n, "accuracy": correct.sum() / n}
 
 
+@functools.lru_cache(maxsize=16)
 def compile_eval(trainer: Trainer, replicated: bool = False) -> Callable:
     """Returns ``eval(state, x, y) -> {"loss", "accuracy"}``, jitted; with
     ``replicated`` it maps over the leading axis of ``state``."""
@@ -259,8 +264,6 @@ def fit(
     A non-finite loss raises ``LotteryError`` naming the learning rate. The
     input ``state`` is donated to the compiled epoch: use the returned one.
     """
-    import tqdm
-
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
     epoch_fn = compile_epoch(trainer, replicated)
@@ -279,7 +282,7 @@ def fit(
                 state, mask, x_train, y_train, data_key, jnp.int32(epoch), num_steps
             )
             metrics = _host(metrics)
-            if not all(jnp.ravel(jnp.asarray(metrics["finite"]))):
+            if not np.all(metrics["finite"]):
                 raise LotteryError(
                     "train.optimizer.learning_rate",
                     f"the training loss became NaN or infinite in epoch {epoch + 1}; "
@@ -299,8 +302,7 @@ def fit(
                 "test_accuracy": test["accuracy"],
             }
             history.append(record)
-            acc = jnp.mean(jnp.asarray(test["accuracy"]))
-            bar.set_postfix(test_acc=f"{float(acc):.3f}")
+            bar.set_postfix(test_acc=f"{np.mean(test['accuracy']):.3f}")
             if on_epoch is not None:
                 on_epoch(record)
     return state, history
