@@ -14,6 +14,7 @@ first compilation excluded). MNIST-1D configs are also run for real by
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from lottery import config as config_lib
 from lottery import data as data_lib
 from lottery import models as models_lib
 from lottery import train as train_lib
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import write_table  # noqa: E402
 
 # name -> (train size, test size, example shape, classes, default augmentation)
 SHAPES = {
@@ -70,10 +74,10 @@ def estimate(path: str, steps: int) -> dict:
     key = jax.random.key(0)
     state = train_lib.init_state(trainer, key)
     epoch = train_lib.compile_epoch(trainer)
-    state, m = epoch(state, None, x, y, key, jnp.int32(0), steps)  # compile + warm up
+    state, m = epoch(state, None, x, y, key, jnp.int32(0), jnp.int32(0), steps)  # compile, warm up
     jax.block_until_ready(m)
     start = time.perf_counter()
-    state, m = epoch(state, None, x, y, key, jnp.int32(1), steps)
+    state, m = epoch(state, None, x, y, key, jnp.int32(1), jnp.int32(0), steps)
     jax.block_until_ready(m)
     step_s = (time.perf_counter() - start) / steps
     return {
@@ -103,27 +107,17 @@ def main() -> None:
         row = f"| `{path}` | {r['step_ms']:.1f} | {r['total_steps']} | {_human(r['estimate_s'])} |"
         print(row, flush=True)
         rows.append(row)
-    dev = jax.devices()[0]
-    slug = "cpu" if dev.platform == "cpu" else dev.device_kind.replace(" ", "_")
-    text = "\n".join(
+    write_table(
+        "config_runtimes",
+        "Estimated training time per config",
         [
-            "# Estimated training time per config",
-            "",
-            f"Device: {dev.device_kind} ({jax.local_device_count()} device); "
-            f"jax {jax.__version__}.",
             f"Command: `python benchmarks/config_runtimes.py --steps {args.steps}`. Random",
             "arrays of each dataset's shape; step time times total steps (no evaluation).",
-            "",
-            "| config | ms / step | steps | estimated training time |",
-            "|---|---|---|---|",
-            *rows,
-            "",
-        ]
+        ],
+        ["config", "ms / step", "steps", "estimated training time"],
+        rows,
+        args.out,
     )
-    out = Path(args.out or f"benchmarks/results/config_runtimes-{slug}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ markdown table (default ``benchmarks/results/masked_vs_dense-<device>.md``).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -25,16 +25,10 @@ from lottery import experiment, masks, scores, select
 from lottery import train as train_lib
 from lottery.prune import Target, prune
 
+sys.path.insert(0, str(Path(__file__).parent))
+from report import write_table  # noqa: E402
+
 CONFIGS = {"mlp": "configs/mnist1d_mlp.py", "cnn1d": "configs/mnist1d_cnn.py"}
-
-
-def _device_name() -> str:
-    dev = jax.devices()[0]
-    if dev.platform == "cpu":
-        return (
-            f"cpu ({platform.processor() or platform.machine()}, {jax.local_device_count()} device)"
-        )
-    return dev.device_kind
 
 
 def bench(config_path: str, repeats: int, epochs_per_sample: int) -> dict:
@@ -52,9 +46,9 @@ def bench(config_path: str, repeats: int, epochs_per_sample: int) -> dict:
         state = train_lib.init_state(trainer, key, m)
         jitted = train_lib.compile_epoch(trainer)
         start = time.perf_counter()
-        compiled = jitted.lower(state, m, x, y, key, jnp.int32(0), spe).compile()
+        compiled = jitted.lower(state, m, x, y, key, jnp.int32(0), jnp.int32(0), spe).compile()
         compile_s[kind] = time.perf_counter() - start
-        fns[kind] = lambda s, e, c=compiled, m=m: c(s, m, x, y, key, e)
+        fns[kind] = lambda s, e, c=compiled, m=m: c(s, m, x, y, key, e, jnp.int32(0))
         states[kind] = state
     for kind in fns:  # warm up
         states[kind], _ = fns[kind](states[kind], jnp.int32(0))
@@ -86,7 +80,6 @@ def main() -> None:
     parser.add_argument("--epochs-per-sample", type=int, default=5)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    device = _device_name()
     rows = []
     for name, path in CONFIGS.items():
         r = bench(path, args.repeats, args.epochs_per_sample)
@@ -100,27 +93,26 @@ def main() -> None:
             f"(dense {r['epoch_dense_ms']:.2f} ms, masked {r['epoch_masked_ms']:.2f} ms); "
             f"compile dense {r['compile_dense_s']:.2f} s, masked {r['compile_masked_s']:.2f} s"
         )
-    table = "\n".join(
+    write_table(
+        "masked_vs_dense",
+        "Masked versus dense epoch time (MNIST-1D)",
         [
-            "# Masked versus dense epoch time (MNIST-1D)",
-            "",
-            f"Device: {device}; jax {jax.__version__}. Command: "
-            f"`python benchmarks/masked_vs_dense.py --repeats {args.repeats} "
+            f"Command: `python benchmarks/masked_vs_dense.py --repeats {args.repeats} "
             f"--epochs-per-sample {args.epochs_per_sample}`.",
             "Median over repeats of the mean epoch time; the mask keeps 10% of the kernels.",
-            "",
-            "| model | steps/epoch | dense epoch (ms) | masked epoch (ms) | masked/dense | "
-            "compile dense (s) | compile masked (s) |",
-            "|---|---|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
+        ],
+        [
+            "model",
+            "steps/epoch",
+            "dense epoch (ms)",
+            "masked epoch (ms)",
+            "masked/dense",
+            "compile dense (s)",
+            "compile masked (s)",
+        ],
+        rows,
+        args.out,
     )
-    slug = "cpu" if jax.devices()[0].platform == "cpu" else jax.devices()[0].device_kind
-    out = Path(args.out or f"benchmarks/results/masked_vs_dense-{slug.replace(' ', '_')}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Command:  lottery run configs/cifar10_conv2.py
           (CIFAR-10 must be prepared once: tfds build cifar10 --file_format=array_record)
-Runtime:  about 2 h on a 2-core CPU (20,000 steps at 0.34 s; benchmarks/config_runtimes.py).
+Runtime:  about 73 min on a 2-core CPU (20,000 steps at 0.22 s; benchmarks/config_runtimes.py).
 Expected: test accuracy about 0.65 (Frankle & Carbin, Figure 2/5, dense Conv-2; read
           off a plot, so approximate).
 Protocol: conv 64, 64, pool, fc 256, 256, 10 (4,301,642 params), Adam lr 2e-4,

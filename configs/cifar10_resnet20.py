@@ -2,7 +2,7 @@
 
 Command:  lottery run configs/cifar10_resnet20.py
           (CIFAR-10 must be prepared once: tfds build cifar10 --file_format=array_record)
-Runtime:  about 22 h on a 2-core CPU (62,400 steps at 1.3 s; benchmarks/config_runtimes.py);
+Runtime:  about 15 h on a 2-core CPU (62,400 steps at 0.88 s; benchmarks/config_runtimes.py);
           use an accelerator.
 Expected: test accuracy about 0.917 (Renda et al. 2020 report 91.71% dense).
 Protocol: He et al. CIFAR ResNet-20 (option-A shortcuts, 269,722 params), SGD momentum

@@ -2,7 +2,7 @@
 
 Command:  lottery run configs/cifar10_vgg16.py
           (CIFAR-10 must be prepared once: tfds build cifar10 --file_format=array_record)
-Runtime:  about 66 h on a 2-core CPU (62,400 steps at 3.8 s; benchmarks/config_runtimes.py);
+Runtime:  about 40 h on a 2-core CPU (62,400 steps at 2.3 s; benchmarks/config_runtimes.py);
           use an accelerator.
 Expected: test accuracy about 0.935 (Frankle et al. 2020, dense VGG-16).
 Protocol: CIFAR VGG-16 with BatchNorm and one linear classifier, SGD momentum 0.9,

@@ -152,16 +152,19 @@ def run_epoch(
     y: jax.Array,
     data_key: jax.Array,
     epoch: jax.Array,
+    offset: jax.Array,
     num_steps: int,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """Returns ``(state, metrics)`` after the first ``num_steps`` batches of epoch
-    ``epoch`` (one ``lax.scan``). The batch order is a permutation drawn from
-    ``fold_in(data_key, epoch)`` (split into a permutation key and an
-    augmentation key, folded with the global step).
-    Metrics are the epoch means of loss and accuracy, and ``finite``: whether
-    every step's loss was finite."""
+    """Returns ``(state, metrics)`` after batches ``offset .. offset + num_steps``
+    of epoch ``epoch``, as one ``lax.scan``. The batch order is a permutation
+    drawn from ``fold_in(data_key, epoch)`` (split into a permutation key and an
+    augmentation key, the latter folded with the global step), so a run stopped
+    and resumed at any step sees exactly the batches an unbroken run sees.
+    Metrics are the means of loss and accuracy over these steps, and ``finite``:
+    whether every step's loss was finite."""
     perm_key, aug_key = jax.random.split(jax.random.fold_in(data_key, epoch))
     order = epoch_indices(perm_key, x.shape[0], trainer.batch_size)
+    batches = jax.lax.dynamic_slice_in_dim(order, offset, num_steps, axis=0)
 
     def body(state, batch_idx):
         xb, yb = x[batch_idx], y[batch_idx]
@@ -169,7 +172,7 @@ def run_epoch(
             xb = augment_batch(jax.random.fold_in(aug_key, state.step), xb, trainer.augment)
         return train_step(trainer, state, mask, xb, yb)
 
-    state, metrics = jax.lax.scan(body, state, order[:num_steps])
+    state, metrics = jax.lax.scan(body, state, batches)
     return state, {
         "loss": metrics["loss"].mean(),
         "accuracy": metrics["accuracy"].mean(),
@@ -179,18 +182,18 @@ def run_epoch(
 
 @functools.lru_cache(maxsize=16)
 def compile_epoch(trainer: Trainer, replicated: bool = False) -> Callable:
-    """Returns ``epoch(state, mask, x, y, data_key, epoch, num_steps)``: ``run_epoch``
+    """Returns ``epoch(state, mask, x, y, data_key, epoch, offset, num_steps)``: ``run_epoch``
     jitted with the state donated; with ``replicated`` it maps over a leading
     axis of state, mask and data_key (data and epoch shared). Cached per trainer,
     so repeated ``fit`` calls (IMP levels) reuse the compiled program."""
 
-    def fn(state, mask, x, y, data_key, epoch, num_steps):
+    def fn(state, mask, x, y, data_key, epoch, offset, num_steps):
         one = functools.partial(run_epoch, trainer, num_steps=num_steps)
         if replicated:
-            return jax.vmap(one, in_axes=(0, 0, None, None, 0, None))(
-                state, mask, x, y, data_key, epoch
+            return jax.vmap(one, in_axes=(0, 0, None, None, 0, None, None))(
+                state, mask, x, y, data_key, epoch, offset
             )
-        return one(state, mask, x, y, data_key, epoch)
+        return one(state, mask, x, y, data_key, epoch, offset)
 
     return jax.jit(fn, static_argnames=("num_steps",), donate_argnums=(0,))
 
@@ -253,34 +256,51 @@ def fit(
     eval_every: int = 1,
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
+    until: int | None = None,
 ) -> tuple[TrainState, list[dict]]:
     """Returns ``(state, history)`` after training from ``state.step`` to
-    ``trainer.total_steps``, one compiled epoch at a time.
+    ``trainer.total_steps`` (or to step ``until``, e.g. a rewind point), one
+    compiled epoch at a time. Starting or stopping inside an epoch gives exactly
+    the steps an unbroken run takes there.
 
     ``history`` holds one record per evaluated epoch: ``epoch``, ``step``,
-    ``train_loss``, ``train_accuracy`` (means over the epoch), ``test_loss``,
+    ``train_loss``, ``train_accuracy`` (means over the epoch's steps run by this
+    call), ``test_loss``,
     ``test_accuracy`` (lists over replicates when ``replicated``). ``on_epoch`` is
     called with each record as it is made (e.g. to append it to a JSONL file).
-    A non-finite loss raises ``LotteryError`` naming the learning rate. The
+    A non-finite loss raises ``LotteryError`` naming the learning rate, and so
+    does a mask that does not match the params (naming the first bad leaf). The
     input ``state`` is donated to the compiled epoch: use the returned one.
     """
+    if mask is not None:  # one clear error naming the first mismatching leaf
+        first = (lambda t: jax.tree.map(lambda a: a[0], t)) if replicated else (lambda t: t)
+        masks_lib.validate(first(mask), first(state.params))
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
     epoch_fn = compile_epoch(trainer, replicated)
     eval_fn = compile_eval(trainer, replicated)
     spe = trainer.steps_per_epoch
-    start_step = int(jax.device_get(state.step).reshape(-1)[0])
-    first_epoch = start_step // spe
+    step = int(jax.device_get(state.step).reshape(-1)[0])
+    stop = trainer.total_steps if until is None else min(until, trainer.total_steps)
     history: list[dict] = []
     bar = tqdm.tqdm(
-        total=trainer.num_epochs, initial=first_epoch, disable=not progress, unit="ep", leave=False
+        total=trainer.num_epochs, initial=step // spe, disable=not progress, unit="ep", leave=False
     )
     with bar:
-        for epoch in range(first_epoch, trainer.num_epochs):
-            num_steps = min(spe, trainer.total_steps - epoch * spe)
+        while step < stop:
+            epoch, offset = divmod(step, spe)
+            num_steps = min(spe - offset, stop - step)
             state, metrics = epoch_fn(
-                state, mask, x_train, y_train, data_key, jnp.int32(epoch), num_steps
+                state,
+                mask,
+                x_train,
+                y_train,
+                data_key,
+                jnp.int32(epoch),
+                jnp.int32(offset),
+                num_steps,
             )
+            step += num_steps
             metrics = _host(metrics)
             if not np.all(metrics["finite"]):
                 raise LotteryError(
@@ -288,14 +308,16 @@ def fit(
                     f"the training loss became NaN or infinite in epoch {epoch + 1}; "
                     "lower the learning rate",
                 )
+            epoch_done = step % spe == 0 or step == trainer.total_steps
+            if not epoch_done:
+                continue  # stopped inside an epoch (``until``): no record
             bar.update(1)
-            last = epoch + 1 == trainer.num_epochs
-            if (epoch + 1) % eval_every and not last:
+            if (epoch + 1) % eval_every and step != trainer.total_steps:
                 continue
             test = _host(eval_fn(state, x_test, y_test))
             record = {
                 "epoch": epoch + 1,
-                "step": epoch * spe + num_steps,
+                "step": step,
                 "train_loss": metrics["loss"],
                 "train_accuracy": metrics["accuracy"],
                 "test_loss": test["loss"],

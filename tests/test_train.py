@@ -128,20 +128,20 @@ def test_vmapped_replicates_equal_runs_alone():
         )
 
 
-def test_resume_from_epoch_boundary_is_identical():
+@pytest.mark.parametrize("stop", [20, 25, 33])  # 10 steps per epoch: on and off boundaries
+def test_stop_and_resume_at_any_step_is_identical(stop):
     trainer, ds = _setup(_train_cfg("adam", lr=1e-2, duration="4ep"))
     key, data_key = jax.random.key(5), jax.random.key(6)
-    full, _ = train_lib.fit(
+    full, full_hist = train_lib.fit(
         trainer, train_lib.init_state(trainer, key), None, ds, data_key, progress=False
     )
-    half_trainer = train_lib.Trainer(
-        **{**trainer.__dict__, "total_steps": 2 * trainer.steps_per_epoch}
+    part, _ = train_lib.fit(
+        trainer, train_lib.init_state(trainer, key), None, ds, data_key, progress=False, until=stop
     )
-    half, _ = train_lib.fit(
-        half_trainer, train_lib.init_state(trainer, key), None, ds, data_key, progress=False
-    )
-    resumed, hist = train_lib.fit(trainer, half, None, ds, data_key, progress=False)
-    assert [h["epoch"] for h in hist] == [3, 4]
+    assert int(part.step) == stop
+    resumed, hist = train_lib.fit(trainer, part, None, ds, data_key, progress=False)
+    assert [h["epoch"] for h in hist] == [e for e in (1, 2, 3, 4) if e * 10 > stop]
+    assert hist[-1]["test_accuracy"] == full_hist[-1]["test_accuracy"]
     for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -203,3 +203,12 @@ def test_batch_size_larger_than_dataset():
     cfg.batch_size = 10_000
     with pytest.raises(LotteryError, match=r"train.batch_size: must be in \[1, 500\]"):
         train_lib.make_trainer(model, ds, cfg)
+
+
+def test_fit_rejects_a_mask_that_does_not_match():
+    trainer, ds = _setup(_train_cfg(duration="1ep"))
+    state = train_lib.init_state(trainer, jax.random.key(0))
+    mask = masks.ones(state.params)
+    mask["fc2"]["kernel"] = jnp.ones((3, 3), bool)
+    with pytest.raises(LotteryError, match=r"mask/fc2/kernel: shape \(3, 3\) differs"):
+        train_lib.fit(trainer, state, mask, ds, jax.random.key(1), progress=False)

@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: the device line and the results file."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import jax
+
+
+def device_slug() -> str:
+    """Returns ``cpu`` or the accelerator's kind with spaces as underscores."""
+    dev = jax.devices()[0]
+    return "cpu" if dev.platform == "cpu" else dev.device_kind.replace(" ", "_")
+
+
+def device_line() -> str:
+    """Returns a one-line description of the device and the jax version."""
+    dev = jax.devices()[0]
+    kind = platform.processor() or platform.machine() if dev.platform == "cpu" else dev.device_kind
+    return f"{dev.platform} ({kind}, {jax.local_device_count()} device); jax {jax.__version__}"
+
+
+def write_table(
+    name: str, title: str, notes: list[str], header: list[str], rows: list[str], out: str | None
+) -> Path:
+    """Writes a markdown results table to ``out`` (default
+    ``benchmarks/results/<name>-<device>.md``) and returns its path."""
+    lines = [f"# {title}", "", f"Device: {device_line()}.", *notes, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows, ""]
+    path = Path(out or f"benchmarks/results/{name}-{device_slug()}.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}")
+    return path
