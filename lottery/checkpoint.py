@@ -10,6 +10,7 @@ damaged file raises ``LotteryError`` instead of returning a wrong tree.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,23 @@ def _check_layout(path: Path, custom: dict | None, want: PyTree) -> None:
             raise _error(path, f"leaf {name} is {d1}{s1} on disk but {d2}{s2} in the template")
 
 
+def _prepare(tree: PyTree) -> tuple[PyTree, dict]:
+    """Returns the storable tree and the custom metadata (digest, leaf layout) to save."""
+    data = _storable(tree)
+    return data, {_DIGEST: _digest(data), _LEAVES: _describe(data)}
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Turns any orbax/tensorstore/json error of a damaged checkpoint into one line."""
+    try:
+        yield
+    except LotteryError:
+        raise
+    except Exception as exc:
+        raise _error(path, _short(exc)) from None
+
+
 def _check_digest(path: Path, custom: dict, data: PyTree) -> None:
     if _digest(data) != custom[_DIGEST]:
         raise _error(path, "checksum mismatch (the checkpoint is corrupted)")
@@ -106,8 +124,7 @@ def save_tree(path: str | Path, tree: PyTree, *, overwrite: bool = False) -> Non
     path = Path(path).absolute()
     if path.exists() and not overwrite:
         raise LotteryError("checkpoint", f"'{path}' exists; pass overwrite=True to replace it")
-    data = _storable(tree)
-    custom = {_DIGEST: _digest(data), _LEAVES: _describe(data)}
+    data, custom = _prepare(tree)
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(path, data, custom_metadata=custom, force=overwrite)
         ckptr.wait_until_finished()
@@ -124,15 +141,10 @@ def restore_tree(path: str | Path, template: PyTree) -> PyTree:
     if not path.is_dir():
         raise _error(path, "no such checkpoint directory")
     want = _storable_template(template)
-    try:
-        with ocp.StandardCheckpointer() as ckptr:
-            custom = ckptr.metadata(path).custom_metadata
-            _check_layout(path, custom, want)
-            data = ckptr.restore(path, want)
-    except LotteryError:
-        raise
-    except Exception as exc:  # orbax/tensorstore/json errors of a damaged checkpoint
-        raise _error(path, _short(exc)) from None
+    with _reading(path), ocp.StandardCheckpointer() as ckptr:
+        custom = ckptr.metadata(path).custom_metadata
+        _check_layout(path, custom, want)
+        data = ckptr.restore(path, want)
     _check_digest(path, custom, data)
     return _unstorable(template, data)
 
@@ -173,8 +185,7 @@ class TrainCheckpoints:
 
         Raises ``LotteryError`` if step ``step`` is already saved.
         """
-        data = _storable(state)
-        custom = {_DIGEST: _digest(data), _LEAVES: _describe(data)}
+        data, custom = _prepare(state)
         args = ocp.args.Composite(state=ocp.args.StandardSave(data), meta=ocp.args.JsonSave(meta))
         try:
             saved = self._manager.save(int(step), args=args, custom_metadata=custom, force=True)
@@ -218,13 +229,9 @@ class TrainCheckpoints:
         restore = ocp.args.Composite(
             state=ocp.args.StandardRestore(want), meta=ocp.args.JsonRestore()
         )
-        try:
+        with _reading(path):
             custom = self._manager.metadata(int(step)).custom_metadata
             _check_layout(path, custom, want)
             out = self._manager.restore(int(step), args=restore)
-        except LotteryError:
-            raise
-        except Exception as exc:  # orbax/tensorstore/json errors of a damaged checkpoint
-            raise _error(path, _short(exc)) from None
         _check_digest(path, custom, out["state"])
         return _unstorable(template_state, out["state"]), dict(out["meta"])

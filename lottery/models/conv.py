@@ -14,6 +14,7 @@ zeros), so parameter trees, masks and checkpoints do not depend on the backend.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -47,7 +48,7 @@ def _im2col_conv(x: jax.Array, kernel: jax.Array, strides, pads) -> jax.Array:
         (x.shape[1 + a] - k) // s + 1 for a, (k, s) in enumerate(zip(spatial, strides, strict=True))
     ]
     slices = []
-    for offset in _offsets(spatial):
+    for offset in itertools.product(*(range(k) for k in spatial)):  # row-major, as reshape
         index = [slice(None)]
         for a, (o, s) in enumerate(zip(offset, strides, strict=True)):
             index.append(slice(o, o + s * (outs[a] - 1) + 1, s))
@@ -55,14 +56,6 @@ def _im2col_conv(x: jax.Array, kernel: jax.Array, strides, pads) -> jax.Array:
     cols = jnp.concatenate(slices, axis=-1)  # (N, *outs, prod(spatial) * C)
     matrix = kernel.reshape(-1, kernel.shape[-1])
     return jnp.einsum("...k,ko->...o", cols, matrix)
-
-
-def _offsets(spatial: Sequence[int]) -> list[tuple[int, ...]]:
-    """Returns all kernel offsets in row-major order (matching ``kernel.reshape``)."""
-    offsets: list[tuple[int, ...]] = [()]
-    for k in spatial:
-        offsets = [o + (i,) for o in offsets for i in range(k)]
-    return offsets
 
 
 class Conv(nn.Module):
