@@ -1,6 +1,7 @@
 """The ``lottery`` command: parses arguments and calls the library.
 
     lottery run CONFIG [--config.a.b=value ...] [--workdir DIR] [--json] [--no-progress]
+    lottery report RUN_DIR [--json]
 
 Bad input prints one line, ``lottery: error: <field>: <what is allowed>``, to
 stderr and exits with status 2, before anything is written.
@@ -28,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", default="runs", help="where run directories go (default: runs)")
     run.add_argument("--json", action="store_true", help="print summary.json as the last line")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rep = sub.add_parser("report", help="write the table and plots of a finished IMP run")
+    rep.add_argument("run_dir", help="a run directory holding summary.json")
+    rep.add_argument("--json", action="store_true", help="print the table rows as JSON")
     return parser
 
 
@@ -58,13 +62,35 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     cfg = config_lib.load(args.config)
     for key, text in _split_overrides(rest):
         config_lib.override(cfg, key, text)
-    summary = experiment.run_train(cfg, args.workdir, progress=not args.no_progress)
-    acc = summary["test_accuracy"]
-    print(
-        f"test accuracy {acc:.4f} ({summary['replicates']} replicate(s)); run: {summary['run_dir']}"
-    )
+    if cfg.get("kind", "train") == "imp":
+        from lottery import imp, report
+
+        summary = imp.run_imp(cfg, args.workdir, progress=not args.no_progress)
+        files = report.write(summary, report.report_dir(summary["run_dir"]))
+        print(report.format_table(summary), end="")
+        print(f"run: {summary['run_dir']}; report: {files['txt'].parent}")
+    else:
+        summary = experiment.run_train(cfg, args.workdir, progress=not args.no_progress)
+        acc = summary["test_accuracy"]
+        print(
+            f"test accuracy {acc:.4f} ({summary['replicates']} replicate(s)); "
+            f"run: {summary['run_dir']}"
+        )
     if args.json:
         print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lottery import report
+
+    summary = report.load_summary(args.run_dir)
+    files = report.write(summary, report.report_dir(args.run_dir))
+    print(report.format_table(summary), end="")
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    if args.json:
+        print(json.dumps(report.table_rows(summary), sort_keys=True))
     return 0
 
 
@@ -75,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args, rest)
+        if args.command == "report":
+            if rest:
+                raise LotteryError("arguments", f"unrecognized argument '{rest[0]}'")
+            return _report(args)
     except LotteryError as err:
         print(f"lottery: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

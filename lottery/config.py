@@ -22,8 +22,12 @@ import ml_collections
 from lottery.errors import LotteryError
 from lottery.schedules import OPTIMIZERS, SCHEDULES, parse_duration
 
-OPEN_BLOCKS = ("model", "data")  # blocks whose extra fields are factory options
-NOT_HASHED = ("name",)  # the name is already in the run directory's name
+OPEN_BLOCKS = ("model", "data", "imp.rates")  # blocks whose fields are free-form
+NOT_HASHED = ("name",)
+KINDS = (
+    "train",
+    "imp",
+)  # what `lottery run` does with a config  # the name is already in the run directory's name
 
 
 def base() -> ml_collections.ConfigDict:
@@ -31,6 +35,7 @@ def base() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "name": "run",
+            "kind": "train",
             "seed": 0,
             "replicates": 1,
             "model": {"name": "mlp"},
@@ -56,6 +61,18 @@ def base() -> ml_collections.ConfigDict:
                     "milestones": (),
                     "gamma": 0.1,
                 },
+            },
+            "imp": {
+                "levels": 16,
+                "target_density": 0.0,
+                "fraction": 0.2,
+                "scope": "global",
+                "rates": {},
+                "leaves": ("kernel",),
+                "exclude": (),
+                "rewind": "init",
+                "controls": ("reinit", "random_prune"),
+                "checkpoint_every": "10ep",
             },
         }
     )
@@ -158,6 +175,8 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         raise LotteryError(
             "name", f"must be a plain word (no '/', spaces or leading '.'), got {cfg.name!r}"
         )
+    if cfg.kind not in KINDS:
+        raise LotteryError("kind", f"unknown kind '{cfg.kind}'; allowed: {', '.join(KINDS)}")
     if cfg.seed < 0:
         raise LotteryError("seed", f"must be >= 0, got {cfg.seed}")
     _positive(cfg, "replicates", integer=True)

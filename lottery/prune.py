@@ -165,3 +165,36 @@ def prune(
             new_leaves[i] = flat_keep[offset : offset + n].reshape(mask_leaves[i].shape)
             offset += n
     return jax.tree.unflatten(jax.tree.structure(mask), new_leaves)
+
+
+def layer_counts(mask: PyTree, prunable: PyTree | None = None) -> PyTree:
+    """Returns a tree like ``mask`` of int32 scalars: each prunable leaf's number of
+    kept weights, and -1 for leaves that are not prunable."""
+    if prunable is None:
+        prunable = select.prunable(mask)
+    return jax.tree.map(
+        lambda m, f: jnp.sum(m, dtype=jnp.int32) if f else jnp.int32(-1), mask, prunable
+    )
+
+
+def prune_to_counts(
+    scores: PyTree, mask: PyTree, counts: PyTree, prunable: PyTree | None = None
+) -> PyTree:
+    """Returns a mask keeping, in each prunable leaf, the ``counts`` leaf's number of
+    live weights with the highest scores (ties by lower index; never reviving a
+    pruned weight, so a count above the leaf's live weights keeps them all).
+    Non-prunable leaves are returned unchanged.
+
+    Control branches use it to match a ticket's per-layer counts exactly
+    (``counts = layer_counts(ticket_mask)``) whatever the scores are.
+    """
+    if prunable is None:
+        prunable = select.prunable(mask)
+
+    def one(s, m, c, f):
+        if not f:
+            return m
+        flat = _rank_keep(s.reshape(-1).astype(jnp.float32), m.reshape(-1), c)
+        return flat.reshape(m.shape)
+
+    return jax.tree.map(one, scores, mask, counts, prunable)

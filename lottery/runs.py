@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,99 @@ def staged(final: Path, cfg: ml_collections.ConfigDict) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+LOCK_FILE = "lock"
+
+
+def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
+    """Returns the run directory of ``cfg`` under ``workdir``, creating it with
+    ``config.json`` as its first file; a resumable run (IMP) writes into it level
+    by level.
+
+    Raises ``LotteryError`` naming ``config.json`` if the directory already holds
+    a different config (edited by hand, or a hash collision): two configs are
+    never mixed in one directory.
+    """
+    final = run_dir(workdir, cfg)
+    final.mkdir(parents=True, exist_ok=True)
+    config_path = final / CONFIG_FILE
+    wanted = json.loads(json.dumps(cfg.to_dict()))
+    if config_path.is_file():
+        try:
+            saved = read_json(config_path)
+        except (OSError, ValueError) as exc:
+            raise LotteryError(
+                str(config_path), f"cannot be read ({exc}); remove the run"
+            ) from None
+        if saved != wanted:
+            raise LotteryError(
+                str(config_path),
+                "holds a different config than the one being run; "
+                "remove the directory or restore the file",
+            )
+    else:
+        write_json(config_path, wanted)
+    return final
+
+
+def _holder(path: Path) -> dict:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def lock(directory: str | Path) -> Iterator[Path]:
+    """Holds ``directory/lock`` (created exclusively, holding pid, host and
+    start time) while the block runs; yields the lock path.
+
+    Raises ``LotteryError`` naming the holder if another live process holds it.
+    A lock left by a process that no longer runs on this host is taken over
+    (renamed aside atomically first, so two processes cannot both take it).
+    """
+    path = Path(directory) / LOCK_FILE
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _holder(path)
+            pid, host = holder.get("pid"), holder.get("host")
+            stale = host == me["host"] and isinstance(pid, int) and not _alive(pid)
+            if not stale:
+                who = f"pid {pid} on host {host}" if pid else "an unknown process"
+                raise LotteryError(
+                    "workdir",
+                    f"'{directory}' is locked by {who} ({path}); wait for it to finish, "
+                    "or remove the lock file if that process is gone",
+                ) from None
+            aside = path.with_name(f".{LOCK_FILE}.stale-{pid}-{os.getpid()}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, aside)
+                if _holder(aside).get("pid") != pid:  # another process took over first
+                    with contextlib.suppress(FileExistsError):
+                        os.link(aside, path)
+                os.remove(aside)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    else:
+        raise LotteryError("workdir", f"could not take the lock {path}")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)

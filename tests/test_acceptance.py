@@ -21,3 +21,23 @@ def test_mnist1d_config_reaches_accuracy(tmp_path, capsys, config, min_accuracy)
     assert status == 0
     assert summary["test_accuracy"] >= min_accuracy
     assert elapsed < 180
+
+
+@pytest.mark.slow
+def test_main_job_shows_the_lottery_ticket_effect(tmp_path, capsys):
+    """The README's main job: under 5 minutes; at densities 9-15% the ticket is at
+    least 4 points above reinit and at least the dense accuracy minus 1 point."""
+    start = time.perf_counter()
+    argv = ["run", "configs/mnist1d_mlp_imp.py", "--workdir", str(tmp_path), "--json"]
+    status = cli.main([*argv, "--no-progress"])
+    elapsed = time.perf_counter() - start
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert status == 0 and summary["complete"] and "random_prune" in out
+    assert elapsed < 300
+    dense = summary["levels"][0]["ticket"]["mean"]
+    checked = [lv for lv in summary["levels"] if 0.09 <= lv["density"] <= 0.15]
+    assert len(checked) == 3
+    for level in checked:
+        assert level["ticket"]["mean"] >= level["reinit"]["mean"] + 0.04, level["level"]
+        assert level["ticket"]["mean"] >= dense - 0.01, level["level"]

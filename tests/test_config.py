@@ -1,9 +1,13 @@
 """Configs: defaults, overrides with type checks, validation, the pinned hash."""
 
+from pathlib import Path
+
 import pytest
 
 from lottery import config as config_lib
 from lottery.errors import LotteryError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_reference_hash_is_pinned():
@@ -16,6 +20,35 @@ def test_reference_hash_is_pinned():
     }
     # changing this pin orphans every existing run directory: do it on purpose only
     assert config_lib.config_hash(cfg) == "3f5262bae5"
+
+
+def test_reference_imp_config_hash_is_pinned():
+    """The main job's hash; setting fields to their defaults does not change it."""
+    cfg = config_lib.load(ROOT / "configs" / "mnist1d_mlp_imp.py")
+    assert config_lib.non_default(cfg) == {
+        "imp.rates.out": 0.5,
+        "kind": "imp",
+        "model.widths": [300, 100],
+        "replicates": 3,
+        "train.duration": "3000it",
+        "train.eval_every": 5,
+        "train.optimizer.learning_rate": 0.0012,
+    }
+    # changing this pin orphans every existing run directory: do it on purpose only
+    assert config_lib.config_hash(cfg) == "ac08e08fcf"
+    for dotted, default in [
+        ("imp.scope", "global"),
+        ("imp.fraction", "0.2"),
+        ("imp.rewind", "init"),
+        ("imp.controls", "('reinit', 'random_prune')"),
+        ("imp.checkpoint_every", "10ep"),
+        ("train.optimizer.name", "adam"),
+        ("seed", "0"),
+    ]:
+        config_lib.override(cfg, dotted, default)
+    assert config_lib.config_hash(cfg) == "ac08e08fcf"
+    config_lib.override(cfg, "imp.fraction", "0.25")
+    assert config_lib.config_hash(cfg) != "ac08e08fcf"
 
 
 def test_hash_ignores_defaults_and_name():

@@ -28,7 +28,7 @@ def test_library_example_runs(capsys):
 def test_ci_runs_the_readme_commands():
     bash = _blocks("bash")
     main_cmd, test_cmd = bash[0].strip(), bash[1].strip()
-    assert main_cmd.endswith("lottery run configs/mnist1d_mlp.py")
+    assert main_cmd.endswith("lottery run configs/mnist1d_mlp_imp.py")
     assert test_cmd.endswith("pytest")
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci, "CI must run exactly the README's test command"

@@ -1,0 +1,161 @@
+"""Resume after SIGKILL: an IMP run killed in the middle of a level and rerun ends
+with exactly the masks and metrics of an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from lottery import checkpoint, config, experiment, imp, runs
+
+CONFIG = """
+from lottery.config import base
+
+
+def get_config():
+    cfg = base()
+    cfg.name = "resume_imp"
+    cfg.kind = "imp"
+    cfg.replicates = 2
+    cfg.model.name = "mlp"
+    cfg.model.widths = (64, 32)
+    cfg.data.name = "mnist1d"
+    cfg.data.num_samples = 2000
+    cfg.train.batch_size = 50
+    cfg.train.duration = "8ep"
+    cfg.train.eval_every = 2
+    cfg.train.optimizer.learning_rate = 3e-3
+    cfg.imp.levels = 3
+    cfg.imp.rates.out = 0.5
+    cfg.imp.rewind = "{rewind}"
+    cfg.imp.checkpoint_every = "2ep"
+    cfg.imp.controls = ("reinit", "shuffle")
+    return cfg
+"""
+
+
+def _write_config(folder: Path, rewind: str) -> Path:
+    path = folder / f"resume_{rewind}.py"
+    path.write_text(CONFIG.format(rewind=rewind))
+    return path
+
+
+def _command(config_path: Path, workdir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "lottery", "run", str(config_path),
+        "--workdir", str(workdir), "--no-progress",
+    ]  # fmt: skip
+
+
+def _kill_when(cmd: list[str], ready, timeout: float = 240.0) -> None:
+    """Starts ``cmd`` and SIGKILLs it as soon as ``ready()`` is true."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode()[-2000:]
+                pytest.fail(f"the run ended (status {proc.returncode}) before the kill: {err}")
+            if time.monotonic() > deadline:
+                pytest.fail("the kill point was never reached")
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _resume_steps(run: Path, level: int, branch: str) -> list[int]:
+    folder = run / "resume" / f"level_{level}" / branch
+    if not folder.is_dir():
+        return []
+    return [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+
+
+def _same_results(run_a: Path, run_b: Path, cfg) -> None:
+    trainer, _ = experiment.build(cfg)
+    mask_t = imp._templates(trainer).mask
+    p = imp.plan(cfg, trainer)
+    compared = 0
+    for r in range(cfg.replicates):
+        for level in range(p.levels):
+            for branch in p.branches if level else ("ticket",):
+                a = imp.branch_dir(imp.level_dir(run_a, r, level), branch)
+                b = imp.branch_dir(imp.level_dir(run_b, r, level), branch)
+                ma, mb = runs.read_json(a / "metrics.json"), runs.read_json(b / "metrics.json")
+                ma.pop("seconds"), mb.pop("seconds")
+                assert ma == mb, (r, level, branch)
+                for item in ("mask", "final"):
+                    template = mask_t if item == "mask" else imp._templates(trainer).weights
+                    ta = checkpoint.restore_tree(a / item, template)
+                    tb = checkpoint.restore_tree(b / item, template)
+                    assert jax.tree.all(jax.tree.map(np.array_equal, ta, tb)), (item, level)
+                compared += 1
+    assert compared == cfg.replicates * (1 + (p.levels - 1) * len(p.branches))
+    sa, sb = runs.read_json(run_a / "summary.json"), runs.read_json(run_b / "summary.json")
+    assert sa["levels"] == sb["levels"] and sb["complete"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Returns ``{rewind: (config path, config, run dir)}`` of uninterrupted runs."""
+    folder = tmp_path_factory.mktemp("reference")
+    out = {}
+    for rewind in ("init", "2ep"):
+        path = _write_config(folder, rewind)
+        cfg = config.load(path)
+        out[rewind] = path, cfg, Path(imp.run_imp(cfg, folder, progress=False)["run_dir"])
+    return out
+
+
+@pytest.mark.parametrize("rewind", ["init", "2ep"])
+def test_sigkill_mid_level_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, rewind):
+    config_path, cfg, reference = uninterrupted[rewind]
+
+    workdir = tmp_path / "killed"
+    run = runs.run_dir(workdir, cfg)
+    spe = 32  # 1600 training examples, batch 50
+    if rewind == "init":  # killed in level 1, in the reinit control, after its 2nd epoch
+        level, branch, after = 1, "reinit", 2 * spe
+    else:  # killed in the dense level 0 after its 4th epoch (the rewind point is epoch 2)
+        level, branch, after = 0, "ticket", 4 * spe
+    _kill_when(
+        _command(config_path, workdir),
+        lambda: max(_resume_steps(run, level, branch) or [0]) >= after,
+    )
+    killed_level = level
+    assert not imp.level_dir(run, 0, killed_level).exists()
+    assert imp.level_dir(run, 0, killed_level, staged=True).is_dir()
+    assert (run / "lock").exists()  # left behind by the killed process: stale, taken over
+
+    done = subprocess.run(_command(config_path, workdir), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _same_results(reference, run, cfg)
+    assert not (run / "resume").exists() and not (run / "lock").exists()
+    leftovers = [p for p in run.rglob("*partial*")] + [p for p in run.rglob(".*tmp*")]
+    assert leftovers == []
+
+
+def test_damaged_resume_checkpoint_restarts_the_branch_cleanly(tmp_path, uninterrupted):
+    config_path, cfg, reference = uninterrupted["init"]
+    workdir = tmp_path / "killed"
+    run = runs.run_dir(workdir, cfg)
+    _kill_when(_command(config_path, workdir), lambda: len(_resume_steps(run, 1, "ticket")) >= 2)
+    folder = run / "resume" / "level_1" / "ticket"
+    for step in _resume_steps(run, 1, "ticket"):  # damage every kept checkpoint
+        files = [p for p in (folder / str(step)).rglob("*") if p.is_file()]
+        biggest = max(files, key=lambda p: p.stat().st_size)
+        biggest.write_bytes(biggest.read_bytes()[: biggest.stat().st_size // 3])
+    done = subprocess.run(_command(config_path, workdir), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "restarting this branch from its start" in done.stderr
+    assert str(folder) in done.stderr
+    _same_results(reference, run, cfg)
