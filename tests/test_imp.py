@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lottery import checkpoint, config, controls, experiment, imp, masks, runs, select
+from lottery import checkpoint, config, controls, experiment, imp, imp_files, masks, runs, select
 from lottery import train as train_lib
 from lottery.errors import LotteryError
 from lottery.prune import Target, prune
@@ -43,7 +43,7 @@ def tiny(**fields) -> config.ml_collections.ConfigDict:
 
 def _templates(cfg):
     trainer, _ = experiment.build(cfg)
-    t = imp._templates(trainer)
+    t = imp_files.templates(trainer)
     return trainer, t.weights, t.mask
 
 

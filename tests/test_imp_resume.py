@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from lottery import checkpoint, config, experiment, imp, runs
+from lottery import checkpoint, config, experiment, imp, imp_files, runs
 
 CONFIG = """
 from lottery.config import base
@@ -82,7 +82,7 @@ def _resume_steps(run: Path, level: int, branch: str) -> list[int]:
 
 def _same_results(run_a: Path, run_b: Path, cfg) -> None:
     trainer, _ = experiment.build(cfg)
-    mask_t = imp._templates(trainer).mask
+    mask_t = imp_files.templates(trainer).mask
     p = imp.plan(cfg, trainer)
     compared = 0
     for r in range(cfg.replicates):
@@ -94,7 +94,7 @@ def _same_results(run_a: Path, run_b: Path, cfg) -> None:
                 ma.pop("seconds"), mb.pop("seconds")
                 assert ma == mb, (r, level, branch)
                 for item in ("mask", "final"):
-                    template = mask_t if item == "mask" else imp._templates(trainer).weights
+                    template = mask_t if item == "mask" else imp_files.templates(trainer).weights
                     ta = checkpoint.restore_tree(a / item, template)
                     tb = checkpoint.restore_tree(b / item, template)
                     assert jax.tree.all(jax.tree.map(np.array_equal, ta, tb)), (item, level)

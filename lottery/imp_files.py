@@ -1,0 +1,204 @@
+"""Files of an IMP run: where each level and branch lives, loading and saving
+their trees, per-branch metrics records, and the run's summary.
+
+    <run>/replicate_<r>/level_<L>/                 the ticket: mask/ init/ final/ metrics.json
+                                                   (level 0 also rewind/)
+    <run>/replicate_<r>/level_<L>/branch_<name>/   each control, the same files
+    <run>/replicate_<r>/.level_<L>.partial/        a level being built
+
+Weights are ``{"params", "model_state"}`` trees; masks are boolean trees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lottery import checkpoint, runs
+from lottery import masks as masks_lib
+from lottery import train as train_lib
+from lottery.imp_plan import Plan
+
+PyTree = Any
+
+
+def level_dir(run: Path, replicate: int, level: int, staged: bool = False) -> Path:
+    """Returns ``<run>/replicate_<r>/level_<L>`` (or its ``.partial`` staging folder)."""
+    name = f".level_{level}.partial" if staged else f"level_{level}"
+    return Path(run) / f"replicate_{replicate}" / name
+
+
+def branch_dir(level_path: Path, branch: str) -> Path:
+    """Returns the folder of ``branch`` inside a level folder (the ticket's is the level's)."""
+    return level_path if branch == "ticket" else level_path / f"branch_{branch}"
+
+
+def current(run: Path, replicate: int, level: int) -> Path:
+    """Returns the level folder being used: the final one if it exists, else the staging one."""
+    final = level_dir(run, replicate, level)
+    return final if final.is_dir() else level_dir(run, replicate, level, staged=True)
+
+
+def level_done(run: Path, level: int, replicates: int) -> bool:
+    """Returns whether every replicate's ``level_<L>`` folder is in place."""
+    return all(level_dir(run, r, level).is_dir() for r in range(replicates))
+
+
+def branch_done(run: Path, level: int, branch: str, replicates: int) -> bool:
+    """Returns whether every replicate of ``branch`` at ``level`` wrote its metrics.json."""
+    return all(
+        (branch_dir(current(run, r, level), branch) / "metrics.json").is_file()
+        for r in range(replicates)
+    )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def stack(trees: list[PyTree]) -> PyTree:
+    """Returns the trees stacked along a new leading (replicate) axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def index(tree: PyTree, i: int) -> PyTree:
+    """Returns entry ``i`` of the leading (replicate) axis of every leaf."""
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class Templates:
+    weights: PyTree
+    mask: PyTree
+
+
+def templates(trainer: train_lib.Trainer) -> Templates:
+    """Returns the shape/dtype templates of one replicate's weights and mask."""
+    params, model_state = jax.eval_shape(trainer.model.init, jax.random.key(0))
+    return Templates(
+        weights={"params": params, "model_state": model_state},
+        mask=jax.tree.map(lambda p: jax.ShapeDtypeStruct(p.shape, jnp.bool_), params),
+    )
+
+
+def load(run: Path, level: int, branch: str, item: str, template: PyTree, k: int) -> PyTree:
+    """Returns ``item`` (mask, init, rewind, final) of a finished level for the
+    ``k`` replicates, stacked; raises ``LotteryError`` naming a missing or damaged folder."""
+    return stack(
+        [
+            checkpoint.restore_tree(branch_dir(level_dir(run, r, level), branch) / item, template)
+            for r in range(k)
+        ]
+    )
+
+
+def save_each(stage_dirs: list[Path], item: str, tree: PyTree) -> None:
+    """Saves replicate ``r`` of the stacked ``tree`` to ``stage_dirs[r] / item``; returns None."""
+    host = jax.device_get(tree)
+    for r, folder in enumerate(stage_dirs):
+        checkpoint.save_tree(folder / item, index(host, r), overwrite=True)
+
+
+def _history_of(history: list[dict], r: int) -> list[dict]:
+    per = []
+    for rec in history:
+        per.append({k: (v[r] if isinstance(v, list) else v) for k, v in rec.items()})
+    return per
+
+
+def metrics(history, r, level, branch, mask_r, p: Plan, seconds: float) -> dict:
+    """Returns replicate ``r``'s metrics.json record of one branch: density and
+    per-layer density of its mask, final and best test accuracy (with its step),
+    the evaluation history and the training seconds."""
+    hist = _history_of(history, r)
+    last = hist[-1]
+    best = max(hist, key=lambda rec: rec["test_accuracy"])  # first maximum
+    kept, total = masks_lib.count(mask_r, p.prunable)
+    return {
+        "level": level,
+        "branch": branch,
+        "replicate": r,
+        "density": int(kept) / total,
+        "kept": int(kept),
+        "total": total,
+        "layer_density": {
+            k: float(v) for k, v in masks_lib.layer_density(mask_r, p.prunable).items()
+        },
+        "test_accuracy": last["test_accuracy"],
+        "test_loss": last["test_loss"],
+        "train_accuracy": last["train_accuracy"],
+        "train_loss": last["train_loss"],
+        "best_test_accuracy": best["test_accuracy"],
+        "best_step": best["step"],
+        "steps": last["step"],
+        "history": hist,
+        "seconds": round(seconds, 3),
+    }
+
+
+def warn(message: str) -> None:
+    """Prints ``lottery: warning: <message>`` to stderr; returns None."""
+    print(f"lottery: warning: {message}", file=sys.stderr)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def _branch_summary(records: list[dict]) -> dict:
+    accs = [rec["test_accuracy"] for rec in records]
+    mean, std = _mean_std(accs)
+    return {
+        "mean": mean,
+        "std": std,
+        "per_replicate": accs,
+        "best_step": statistics.fmean(rec["best_step"] for rec in records),
+        "best_accuracy": statistics.fmean(rec["best_test_accuracy"] for rec in records),
+    }
+
+
+def summarize(run: str | Path, p: Plan, wall_seconds: float) -> dict:
+    """Returns the IMP summary of the finished levels in ``run``: ``kind`` ("imp"),
+    ``run_dir``, ``name``, ``wall_seconds`` (of this invocation), ``replicates``,
+    ``rewind``, ``branches``, ``complete``, and ``levels``: one object per finished
+    level with ``level``, ``density`` (kept fraction of the prunable weights),
+    ``layer_density`` (mean over replicates) and per branch
+    ``{"mean", "std", "per_replicate", "best_step", "best_accuracy"}`` of the
+    final test accuracy over replicates (controls from level 1 on)."""
+    run = Path(run)
+    cfg = runs.read_json(run / runs.CONFIG_FILE)
+    k = int(cfg["replicates"])
+    levels = []
+    for level in range(p.levels):
+        if not level_done(run, level, k):
+            break
+        entry: dict[str, Any] = {"level": level}
+        for branch in p.branches if level else ("ticket",):
+            records = [
+                runs.read_json(branch_dir(level_dir(run, r, level), branch) / "metrics.json")
+                for r in range(k)
+            ]
+            if branch == "ticket":
+                entry["density"] = records[0]["density"]
+                entry["layer_density"] = {
+                    name: statistics.fmean(rec["layer_density"][name] for rec in records)
+                    for name in records[0]["layer_density"]
+                }
+            entry[branch] = _branch_summary(records)
+        levels.append(entry)
+    return {
+        "kind": "imp",
+        "run_dir": str(run),
+        "name": cfg["name"],
+        "wall_seconds": round(wall_seconds, 2),
+        "replicates": k,
+        "rewind": cfg["imp"]["rewind"],
+        "branches": list(p.branches),
+        "complete": len(levels) == p.levels,
+        "levels": levels,
+    }

@@ -1,0 +1,183 @@
+"""The IMP plan: a config's ``imp`` block validated and resolved against the model.
+
+``plan(cfg, trainer)`` checks every ``imp.*`` field (one ``LotteryError`` naming the
+first bad one, before anything is written) and works out the rewinding mode, the
+prunable leaves, per-layer rates and the ticket's density at every level.
+``retrain_trainer`` gives the trainer of the pruned levels for each rewinding mode
+(Frankle & Carbin 2019; Frankle et al. 2020; Renda et al. 2020).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from lottery import controls, select
+from lottery import masks as masks_lib
+from lottery import train as train_lib
+from lottery.errors import LotteryError
+from lottery.prune import SCOPES, Target, prune
+from lottery.schedules import make_optimizer, make_schedule, parse_duration
+
+REWIND_WORDS = ("init", "lr", "finetune")
+MAX_LEVELS = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A validated IMP config resolved against the model and data.
+
+    ``mode`` is ``"init"``, ``"step"``, ``"lr"`` or ``"finetune"``;
+    ``rewind_step`` is k (0 unless ``mode == "step"``); ``densities`` are the
+    ticket's prunable densities at levels 0..levels-1 (exact: counts do not
+    depend on the scores); ``prunable`` is a tree of Python bools.
+    """
+
+    levels: int
+    densities: tuple[float, ...]
+    fraction: float
+    scope: str
+    rates: dict
+    prunable: Any
+    mode: str
+    rewind_step: int
+    controls: tuple[str, ...]
+    checkpoint_every: int
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """Returns ``("ticket", *controls)``."""
+        return ("ticket", *self.controls)
+
+    @property
+    def start_step(self) -> int:
+        """Returns the step at which levels >= 1 start training."""
+        return self.rewind_step if self.mode == "step" else 0
+
+
+def _renamed(err: LotteryError, old: str, new: str) -> LotteryError:
+    field = new + err.field[len(old) :] if err.field.startswith(old) else err.field
+    return LotteryError(field, err.message)
+
+
+def _rewind_mode(text: str, trainer: train_lib.Trainer) -> tuple[str, int]:
+    if text in REWIND_WORDS:
+        return text, 0
+    try:
+        k = parse_duration(text, trainer.steps_per_epoch, "imp.rewind")
+    except LotteryError:
+        raise LotteryError(
+            "imp.rewind",
+            f"must be one of {', '.join(REWIND_WORDS)} or a step like '500it' or '2ep', "
+            f"got {text!r}",
+        ) from None
+    if k >= trainer.total_steps:
+        raise LotteryError(
+            "imp.rewind",
+            f"rewind step {k} is not before the end of training ({trainer.total_steps} steps)",
+        )
+    return ("step", k) if k > 0 else ("init", 0)
+
+
+def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
+    """Returns the ``Plan`` of ``cfg.imp`` for ``trainer``'s model; raises
+    ``LotteryError`` naming the first bad ``imp.*`` field."""
+    imp = cfg.imp
+    if not isinstance(imp.levels, int) or imp.levels < 1:
+        raise LotteryError("imp.levels", f"must be a positive integer, got {imp.levels!r}")
+    if not 0.0 < float(imp.fraction) < 1.0:
+        raise LotteryError("imp.fraction", f"must be in (0, 1), got {imp.fraction}")
+    if not 0.0 <= float(imp.target_density) < 1.0:
+        raise LotteryError(
+            "imp.target_density", f"must be in (0, 1), or 0 for none; got {imp.target_density}"
+        )
+    if imp.scope not in SCOPES:
+        allowed = ", ".join(SCOPES)
+        raise LotteryError("imp.scope", f"unknown scope '{imp.scope}'; allowed: {allowed}")
+    names = list(imp.controls)
+    for name in names:
+        if name not in controls.CONTROLS:
+            allowed = ", ".join(controls.CONTROLS)
+            raise LotteryError("imp.controls", f"unknown control '{name}'; allowed: {allowed}")
+    if len(set(names)) != len(names):
+        raise LotteryError("imp.controls", f"lists a control twice: {names}")
+    mode, k = _rewind_mode(imp.rewind, trainer)
+    every = parse_duration(imp.checkpoint_every, trainer.steps_per_epoch, "imp.checkpoint_every")
+    if every < 1:
+        raise LotteryError("imp.checkpoint_every", "must be at least one step")
+    params, _ = jax.eval_shape(trainer.model.init, jax.random.key(0))
+    try:
+        prunable = select.prunable(params, leaf_names=tuple(imp.leaves), exclude=tuple(imp.exclude))
+        rates = {str(k_): float(v) for k_, v in imp.rates.items()}
+        select.layer_rates(params, rates, prunable)
+    except LotteryError as err:
+        raise _renamed(err, "prune.", "imp.") from None
+    if not any(jax.tree.leaves(prunable)):
+        raise LotteryError("imp.leaves", f"no parameter is prunable with leaves {imp.leaves}")
+    densities = _densities(params, prunable, float(imp.fraction), imp.scope, rates, imp)
+    return Plan(
+        levels=len(densities),
+        densities=tuple(densities),
+        fraction=float(imp.fraction),
+        scope=imp.scope,
+        rates=rates,
+        prunable=prunable,
+        mode=mode,
+        rewind_step=k,
+        controls=tuple(names),
+        checkpoint_every=every,
+    )
+
+
+def _densities(params, prunable, fraction, scope, rates, imp) -> list[float]:
+    """Returns the ticket densities per level: counts never depend on the scores,
+    so pruning all-zero scores gives the exact counts of every replicate."""
+    mask = jax.tree.map(lambda p: jnp.ones(p.shape, bool), params)
+    zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
+    step = jax.jit(lambda m: prune(zeros, m, Target.remove(fraction), scope, rates, prunable))
+    target = float(imp.target_density)
+    densities = [1.0]
+    while True:
+        if target > 0 and densities[-1] <= target:
+            break
+        if target == 0 and len(densities) >= imp.levels:
+            break
+        if len(densities) >= MAX_LEVELS:
+            raise LotteryError(
+                "imp.target_density", f"not reached within {MAX_LEVELS} levels; raise imp.fraction"
+            )
+        new = step(mask)
+        if jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), mask, new)):
+            raise LotteryError(
+                "imp.target_density",
+                f"{target} cannot be reached: pruning stops at density {densities[-1]:.4g}",
+            )
+        mask = new
+        densities.append(float(masks_lib.density(mask, prunable)))
+    return densities
+
+
+def retrain_trainer(
+    trainer: train_lib.Trainer, cfg: ml_collections.ConfigDict, p: Plan
+) -> train_lib.Trainer:
+    """Returns the trainer of levels >= 1: ``trainer`` itself for rewinding to
+    init and learning-rate rewinding; the schedule shifted to start at k for
+    rewinding to step k; a constant schedule at the final learning rate for
+    fine-tuning. Each level starts with a fresh optimizer state."""
+    if p.mode in ("init", "lr"):
+        return trainer
+    schedule = make_schedule(cfg.train, trainer.total_steps, trainer.steps_per_epoch)
+    if p.mode == "finetune":
+        shifted = optax.constant_schedule(float(schedule(trainer.total_steps - 1)))
+    else:
+        k = p.rewind_step
+
+        def shifted(count):
+            return schedule(count + k)
+
+    return dataclasses.replace(trainer, optimizer=make_optimizer(cfg.train, shifted))
