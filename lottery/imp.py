@@ -49,17 +49,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import tqdm
 
-from lottery import checkpoint, controls, imp_plan, runs
+from lottery import branch, controls, imp_plan, runs
 from lottery import experiment as experiment_lib
 from lottery import imp_files as files
 from lottery import masks as masks_lib
 from lottery import train as train_lib
-from lottery.errors import LotteryError
 from lottery.imp_files import branch_dir, level_dir, summarize
 from lottery.imp_plan import Plan, plan, retrain_trainer
 from lottery.prune import Target, prune
@@ -75,19 +72,10 @@ class _Run:
     run: Path
     dense: train_lib.Trainer
     retrain: train_lib.Trainer
-    dataset: Any
     plan: Plan
     keys: dict
     templates: files.Templates
-    bar: Any
-    cache: dict = dataclasses.field(default_factory=dict)
-
-    def compiled(self, name: str, build) -> Any:
-        """Returns ``self.cache[name]``, built once by ``build()`` (jitted helpers
-        reused by every level instead of being traced again)."""
-        if name not in self.cache:
-            self.cache[name] = build()
-        return self.cache[name]
+    units: branch.Context
 
     @property
     def replicates(self) -> int:
@@ -95,99 +83,31 @@ class _Run:
 
 
 def _train_branch(
-    ctx: _Run, level: int, branch: str, mask: PyTree, start: PyTree, trainer, first: int
+    ctx: _Run, level: int, name: str, mask: PyTree, start: PyTree, trainer, first: int
 ) -> None:
-    """Trains one branch of one level (all replicates), resuming from its last
-    checkpoint, and writes mask/, init/, final/ (and rewind/) and metrics.json."""
-    k = ctx.replicates
-    stages = [files.branch_dir(files.current(ctx.run, r, level), branch) for r in range(k)]
-    for folder in stages:
-        folder.mkdir(parents=True, exist_ok=True)
-    files.save_each(stages, "mask", mask)
-
-    def build():
-        return jax.jit(
-            jax.vmap(
-                lambda w, m: train_lib.state_from_params(trainer, w["params"], w["model_state"], m)
-            )
-        )
-
-    init_state = ctx.compiled(f"init_state_{id(trainer)}", build)(start, mask)
-    init_state = dataclasses.replace(init_state, step=jnp.full((k,), first, jnp.int32))
-    files.save_each(stages, "init", _weights(init_state))
-    rewind_at = ctx.plan.rewind_step if (level == 0 and ctx.plan.mode == "step") else None
-    resume_dir = ctx.run / "resume" / f"level_{level}" / branch
-    template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), init_state)
-    state, history = _restore(resume_dir, template, stages, rewind_at)
-    if state is None:
-        state, history = init_state, []
-    step = int(np.asarray(state.step)[0])
-    ctx.bar.update(step - first)
-    ctx.bar.set_description(f"level {level}/{ctx.plan.levels - 1} {branch}")
-    total, every = trainer.total_steps, ctx.plan.checkpoint_every
-    stops = sorted(
-        {s for s in range(every, total, every) if s > step}
-        | ({rewind_at} if rewind_at is not None and rewind_at > step else set())
-        | {total}
+    """Trains one branch of one level (all replicates, resuming) and writes its files."""
+    levels = [files.current(ctx.run, r, level) for r in range(ctx.replicates)]
+    folders = [files.branch_dir(folder, name) for folder in levels]
+    ctx.units.bar.set_description(f"level {level}/{ctx.plan.levels - 1} {name}")
+    save_at = None
+    if level == 0:
+        if ctx.plan.mode == "step":
+            save_at = ctx.plan.rewind_step
+        else:  # the rewind point is the initialization (k = 0)
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            branch.save_each(folders, "rewind", start)
+    unit = branch.Unit(
+        folders=folders,
+        resume_dir=ctx.run / "resume" / f"level_{level}" / name,
+        trainer=trainer,
+        mask=mask,
+        start=start,
+        first_step=first,
+        save_at=save_at,
+        record={"level": level, "branch": name},
     )
-    began = time.perf_counter()
-    with checkpoint.TrainCheckpoints(resume_dir, keep=2) as ckpts:
-        for stop in stops:
-            state, hist = train_lib.fit(
-                trainer,
-                state,
-                mask,
-                ctx.dataset,
-                ctx.keys["data"],
-                replicated=True,
-                eval_every=ctx.cfg.train.eval_every,
-                progress=False,
-                until=stop,
-            )
-            history += hist
-            ctx.bar.update(stop - step)
-            step = stop
-            if stop == rewind_at:
-                files.save_each(stages, "rewind", _weights(state))
-            if stop < total:
-                ckpts.save(stop, state, {"history": history})
-        ckpts.wait_until_finished()
-    if level == 0 and rewind_at is None:  # rewinding to init (or lr/finetune): k = 0
-        files.save_each(stages, "rewind", start)
-    files.save_each(stages, "final", _weights(state))
-    seconds = time.perf_counter() - began
-    host_mask = jax.device_get(mask)
-    for r, folder in enumerate(stages):
-        record = files.metrics(
-            history, r, level, branch, files.index(host_mask, r), ctx.plan, seconds
-        )
-        runs.write_json(folder / "metrics.json", record)
-    shutil.rmtree(resume_dir, ignore_errors=True)
-
-
-def _restore(resume_dir: Path, template, stages, rewind_at) -> tuple[Any, list]:
-    """Returns ``(state, history)`` from the branch's latest training checkpoint,
-    or ``(None, [])`` to start the branch over (none saved, or damaged: then the
-    checkpoints are removed with a warning naming them)."""
-    if not resume_dir.is_dir():
-        return None, []
-    try:
-        with checkpoint.TrainCheckpoints(resume_dir, keep=2) as ckpts:
-            if ckpts.latest_step() is None:
-                return None, []
-            state, meta = ckpts.restore(template)
-    except LotteryError as err:
-        files.warn(f"{err.message}; restarting this branch from its start")
-        shutil.rmtree(resume_dir, ignore_errors=True)
-        return None, []
-    step = int(np.asarray(state.step)[0])
-    if rewind_at is not None and step > rewind_at:
-        missing = [f for f in stages if not (f / "rewind").is_dir()]
-        if missing:
-            files.warn(f"'{missing[0] / 'rewind'}' is missing; restarting the dense level")
-            shutil.rmtree(resume_dir, ignore_errors=True)
-            return None, []
-    return state, list(meta["history"])
+    branch.train(unit, ctx.units)
 
 
 def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, train_lib.Trainer]]:
@@ -207,7 +127,8 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
             magnitude(params), mask, Target.remove(p.fraction), p.scope, p.rates, p.prunable
         )
 
-    mask = ctx.compiled("prune", lambda: jax.jit(jax.vmap(prune_one)))(trained["params"], prev_mask)
+    prune_fn = ctx.units.compiled("prune", lambda: jax.jit(jax.vmap(prune_one)))
+    mask = prune_fn(trained["params"], prev_mask)
     if p.mode in ("init", "step"):
         start = files.load(ctx.run, 0, "ticket", "rewind", t.weights, k)
     else:
@@ -222,7 +143,7 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
         def build(fn=fn):
             return jax.jit(jax.vmap(lambda c: fn(c, ctx.dense.model, p.prunable)))
 
-        cmask, cstart = ctx.compiled(f"control_{name}", build)(control_ctx)
+        cmask, cstart = ctx.units.compiled(f"control_{name}", build)(control_ctx)
         out[name] = (cmask, cstart, ctx.retrain)
     return out
 
@@ -238,14 +159,15 @@ def _run_level(ctx: _Run, level: int) -> None:
     for r in range(ctx.replicates):
         files.current(ctx.run, r, level).mkdir(parents=True, exist_ok=True)
     inputs = None
-    for branch in ctx.plan.branches if level else ("ticket",):
-        if files.branch_done(ctx.run, level, branch, ctx.replicates):
-            ctx.bar.update(_level_steps(ctx, level) // (len(ctx.plan.branches) if level else 1))
+    names = ctx.plan.branches if level else ("ticket",)
+    for name in names:
+        if files.branch_done(ctx.run, level, name, ctx.replicates):
+            ctx.units.bar.update(_level_steps(ctx, level) // len(names))
             continue
         if inputs is None:
             inputs = _level_inputs(ctx, level)
-        mask, start, trainer = inputs[branch]
-        _train_branch(ctx, level, branch, mask, start, trainer, first)
+        mask, start, trainer = inputs[name]
+        _train_branch(ctx, level, name, mask, start, trainer, first)
     for r in range(ctx.replicates):
         staged = files.level_dir(ctx.run, r, level, staged=True)
         if staged.is_dir():
@@ -272,16 +194,23 @@ def run_imp(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool 
     run = runs.open_run(workdir, cfg)
     with runs.lock(run):
         bar = tqdm.tqdm(disable=not progress, unit="it", leave=False)
+        keys = experiment_lib.replicate_keys(cfg.seed, cfg.replicates)
         ctx = _Run(
             cfg=cfg,
             run=run,
             dense=dense,
             retrain=retrain,
-            dataset=dataset,
             plan=p,
-            keys=experiment_lib.replicate_keys(cfg.seed, cfg.replicates),
+            keys=keys,
             templates=files.templates(dense),
-            bar=bar,
+            units=branch.Context(
+                dataset=dataset,
+                data_keys=keys["data"],
+                eval_every=cfg.train.eval_every,
+                checkpoint_every=p.checkpoint_every,
+                prunable=p.prunable,
+                bar=bar,
+            ),
         )
         bar.total = sum(_level_steps(ctx, level) for level in range(p.levels))
         with bar:
@@ -302,7 +231,3 @@ def _level_steps(ctx: _Run, level: int) -> int:
     if level == 0:
         return ctx.dense.total_steps
     return len(ctx.plan.branches) * (ctx.retrain.total_steps - ctx.plan.start_step)
-
-
-def _weights(state: train_lib.TrainState) -> PyTree:
-    return {"params": state.params, "model_state": state.model_state}

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from lottery import checkpoint, runs
-from lottery import masks as masks_lib
+from lottery import runs
 from lottery import train as train_lib
+from lottery.branch import load_each
 from lottery.imp_plan import Plan
 
 PyTree = Any
@@ -58,19 +57,6 @@ def branch_done(run: Path, level: int, branch: str, replicates: int) -> bool:
     )
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def stack(trees: list[PyTree]) -> PyTree:
-    """Returns the trees stacked along a new leading (replicate) axis."""
-    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
-
-
-def index(tree: PyTree, i: int) -> PyTree:
-    """Returns entry ``i`` of the leading (replicate) axis of every leaf."""
-    return jax.tree.map(lambda a: a[i], tree)
-
-
 @dataclasses.dataclass(frozen=True)
 class Templates:
     weights: PyTree
@@ -89,61 +75,8 @@ def templates(trainer: train_lib.Trainer) -> Templates:
 def load(run: Path, level: int, branch: str, item: str, template: PyTree, k: int) -> PyTree:
     """Returns ``item`` (mask, init, rewind, final) of a finished level for the
     ``k`` replicates, stacked; raises ``LotteryError`` naming a missing or damaged folder."""
-    return stack(
-        [
-            checkpoint.restore_tree(branch_dir(level_dir(run, r, level), branch) / item, template)
-            for r in range(k)
-        ]
-    )
-
-
-def save_each(stage_dirs: list[Path], item: str, tree: PyTree) -> None:
-    """Saves replicate ``r`` of the stacked ``tree`` to ``stage_dirs[r] / item``; returns None."""
-    host = jax.device_get(tree)
-    for r, folder in enumerate(stage_dirs):
-        checkpoint.save_tree(folder / item, index(host, r), overwrite=True)
-
-
-def _history_of(history: list[dict], r: int) -> list[dict]:
-    per = []
-    for rec in history:
-        per.append({k: (v[r] if isinstance(v, list) else v) for k, v in rec.items()})
-    return per
-
-
-def metrics(history, r, level, branch, mask_r, p: Plan, seconds: float) -> dict:
-    """Returns replicate ``r``'s metrics.json record of one branch: density and
-    per-layer density of its mask, final and best test accuracy (with its step),
-    the evaluation history and the training seconds."""
-    hist = _history_of(history, r)
-    last = hist[-1]
-    best = max(hist, key=lambda rec: rec["test_accuracy"])  # first maximum
-    kept, total = masks_lib.count(mask_r, p.prunable)
-    return {
-        "level": level,
-        "branch": branch,
-        "replicate": r,
-        "density": int(kept) / total,
-        "kept": int(kept),
-        "total": total,
-        "layer_density": {
-            k: float(v) for k, v in masks_lib.layer_density(mask_r, p.prunable).items()
-        },
-        "test_accuracy": last["test_accuracy"],
-        "test_loss": last["test_loss"],
-        "train_accuracy": last["train_accuracy"],
-        "train_loss": last["train_loss"],
-        "best_test_accuracy": best["test_accuracy"],
-        "best_step": best["step"],
-        "steps": last["step"],
-        "history": hist,
-        "seconds": round(seconds, 3),
-    }
-
-
-def warn(message: str) -> None:
-    """Prints ``lottery: warning: <message>`` to stderr; returns None."""
-    print(f"lottery: warning: {message}", file=sys.stderr)
+    folders = [branch_dir(level_dir(run, r, level), branch) for r in range(k)]
+    return load_each(folders, item, template)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
