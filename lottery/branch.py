@@ -40,7 +40,8 @@ class Unit:
     ``start`` carry a leading replicate axis; training runs steps
     ``first_step .. trainer.total_steps``; ``save_at`` is a step whose weights
     are saved as ``rewind/`` (None: none); ``record`` is merged into every
-    replicate's metrics.json (e.g. ``{"level": 3, "branch": "reinit"}``)."""
+    replicate's metrics.json (e.g. ``{"level": 3, "branch": "reinit"}``), and
+    ``extras[r]`` (if given) into replicate r's (e.g. its collapsed layers)."""
 
     folders: list[Path]
     resume_dir: Path
@@ -50,6 +51,7 @@ class Unit:
     first_step: int = 0
     save_at: int | None = None
     record: dict = dataclasses.field(default_factory=dict)
+    extras: list[dict] | None = None
 
 
 @dataclasses.dataclass
@@ -221,6 +223,7 @@ def train(unit: Unit, ctx: Context) -> None:
     host_mask = jax.device_get(unit.mask)
     for r, folder in enumerate(unit.folders):
         record = metrics_record(history, r, index(host_mask, r), ctx.prunable)
-        record = {**unit.record, **record, "seconds": seconds}
+        extra = unit.extras[r] if unit.extras else {}
+        record = {**unit.record, **extra, **record, "seconds": seconds}
         runs.write_json(Path(folder) / METRICS, record)
     shutil.rmtree(unit.resume_dir, ignore_errors=True)

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", default="runs", help="where run directories go (default: runs)")
     run.add_argument("--json", action="store_true", help="print summary.json as the last line")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    rep = sub.add_parser("report", help="write the table and plots of a finished IMP run")
+    rep = sub.add_parser("report", help="write the table and plots of an IMP run or a PaI sweep")
     rep.add_argument("run_dir", help="a run directory holding summary.json")
     rep.add_argument("--json", action="store_true", help="print the table rows as JSON")
     return parser
@@ -62,10 +62,12 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     cfg = config_lib.load(args.config)
     for key, text in _split_overrides(rest):
         config_lib.override(cfg, key, text)
-    if cfg.get("kind", "train") == "imp":
-        from lottery import imp, report
+    kind = cfg.get("kind", "train")
+    if kind in ("imp", "pai"):
+        from lottery import imp, pai, report
 
-        summary = imp.run_imp(cfg, args.workdir, progress=not args.no_progress)
+        run = imp.run_imp if kind == "imp" else pai.run_pai
+        summary = run(cfg, args.workdir, progress=not args.no_progress)
         files = report.write(summary, report.report_dir(summary["run_dir"]))
         print(report.format_table(summary), end="")
         print(f"run: {summary['run_dir']}; report: {files['txt'].parent}")

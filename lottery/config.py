@@ -22,12 +22,10 @@ import ml_collections
 from lottery.errors import LotteryError
 from lottery.schedules import OPTIMIZERS, SCHEDULES, parse_duration
 
-OPEN_BLOCKS = ("model", "data", "imp.rates")  # blocks whose fields are free-form
-NOT_HASHED = ("name",)
-KINDS = (
-    "train",
-    "imp",
-)  # what `lottery run` does with a config  # the name is already in the run directory's name
+# blocks whose fields are free-form (factory options, per-layer rates, per-method counts)
+OPEN_BLOCKS = ("model", "data", "imp.rates", "pai.rates", "pai.iterations")
+NOT_HASHED = ("name",)  # the name is already in the run directory's name
+KINDS = ("train", "imp", "pai")  # what `lottery run` does with a config
 
 
 def base() -> ml_collections.ConfigDict:
@@ -72,6 +70,21 @@ def base() -> ml_collections.ConfigDict:
                 "exclude": (),
                 "rewind": "init",
                 "controls": ("reinit", "random_prune"),
+                "checkpoint_every": "10ep",
+            },
+            "pai": {
+                "methods": ("random", "magnitude", "snip", "grasp", "synflow"),
+                "densities": (),
+                "scope": "global",
+                "rates": {},
+                "leaves": ("kernel",),
+                "exclude": (),
+                "iterations": {"synflow": 100},
+                "samples_per_class": 10,
+                "scoring_batches": 1,
+                "temperature": 200.0,
+                "synflow_float64": False,
+                "ablations": (),
                 "checkpoint_every": "10ep",
             },
         }

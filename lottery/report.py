@@ -1,9 +1,16 @@
-"""Reports for an IMP run: a text table, CSV/JSON rows and two PNG plots.
+"""Reports for an IMP run or a pruning-at-init sweep: a text table, CSV/JSON rows
+and two PNG plots.
 
-Everything here reads the summary dict of an IMP run (the one stored at
-``<run_dir>/summary.json``, ``kind == "imp"``) and nothing else. Accuracies and
-densities are fractions in the summary and in the CSV/JSON rows; the text table
-and the plots show them as percentages. Plots are drawn on a bare
+Everything here reads the summary dict of a run (the one stored at
+``<run_dir>/summary.json``) and nothing else. The public entry points
+(``format_table``, ``table_rows``, ``plot_accuracy``, ``plot_layer_density``,
+``write``) dispatch on ``summary["kind"]``: ``"imp"`` (levels of iterative
+magnitude pruning) or ``"pai"`` (methods x target densities of a
+pruning-at-initialization sweep; ``plot_pai_accuracy`` and
+``plot_pai_layer_density`` draw its plots). Accuracies and densities are
+fractions in the summary and in the CSV/JSON rows; the text table and the plots
+show them as percentages (a PaI target density is written ``10^-2.50``, as the
+sweep's grid is). Plots are drawn on a bare
 ``matplotlib.figure.Figure`` (Agg canvas), so pyplot and the user's chosen
 backend are never touched. Every file is written whole: to a temporary name in
 the same directory, then renamed into place.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +32,20 @@ import numpy as np
 from lottery.errors import LotteryError
 
 MAX_LABELLED_LEVELS = 20
+MAX_LABELLED_DENSITIES = 10  # PaI accuracy plot: one tick per target density up to this many
+KINDS = ("imp", "pai")
+ABLATION_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))
+
+
+def _kind(summary: Any) -> str:
+    """Returns ``summary["kind"]`` if it is one this module reports; raises LotteryError."""
+    kind = summary.get("kind") if isinstance(summary, dict) else None
+    if kind not in KINDS:
+        raise LotteryError(
+            "summary",
+            f"expected an IMP or PaI summary (kind 'imp' or 'pai'), got kind {kind!r}",
+        )
+    return kind
 
 
 def _check(summary: dict) -> list[dict]:
@@ -53,7 +75,12 @@ def _pct(x: float) -> str:
 
 def format_table(summary: dict) -> str:
     """Returns a fixed-width table, one row per level: level, density %, per-branch
-    ``mean ± std`` test accuracy in %, and the ticket's mean best step; "-" where missing."""
+    ``mean ± std`` test accuracy in %, and the ticket's mean best step; "-" where missing.
+
+    For a PaI summary: one row per method and target density (methods in the
+    summary's order, densities descending), see ``_format_pai_table``."""
+    if _kind(summary) == "pai":
+        return _format_pai_table(summary)
     levels = _check(summary)
     branches = _branches(summary, levels)
     header = ["level", "density %", *branches, "best step"]
@@ -76,7 +103,11 @@ def format_table(summary: dict) -> str:
 
 def table_rows(summary: dict) -> list[dict[str, Any]]:
     """Returns one flat dict per level: ``level``, ``density`` and, per branch,
-    ``<branch>_mean``, ``<branch>_std``, ``<branch>_best_step`` (fractions; None where missing)."""
+    ``<branch>_mean``, ``<branch>_std``, ``<branch>_best_step`` (fractions; None where missing).
+
+    For a PaI summary: one flat dict per method and target density, see ``_pai_rows``."""
+    if _kind(summary) == "pai":
+        return _pai_rows(summary)
     levels = _check(summary)
     branches = _branches(summary, levels)
     out = []
@@ -118,9 +149,11 @@ def _figure() -> tuple[Any, Any]:
 def plot_accuracy(summary: dict, path: str | Path) -> Path:
     """Writes a PNG of test accuracy (%) against density (%, log scale, pruning left to right):
     one line per branch with a mean ± std band, and a dashed line at the dense ticket.
-    Returns ``path``."""
+    A PaI summary is drawn by ``plot_pai_accuracy``. Returns ``path``."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+    if _kind(summary) == "pai":
+        return plot_pai_accuracy(summary, path)
     levels = _check(summary)
     fig, ax = _figure()
     for b in _branches(summary, levels):
@@ -155,9 +188,11 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
 
 def plot_layer_density(summary: dict, path: str | Path) -> Path:
     """Writes a PNG of each layer's ticket density (%, log scale) against IMP level.
-    Returns ``path``."""
+    A PaI summary is drawn by ``plot_pai_layer_density``. Returns ``path``."""
     from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
+    if _kind(summary) == "pai":
+        return plot_pai_layer_density(summary, path)
     levels = _check(summary)
     fig, ax = _figure()
     names = list(dict.fromkeys(n for lv in levels for n in lv.get("layer_density", {})))
@@ -178,6 +213,287 @@ def plot_layer_density(summary: dict, path: str | Path) -> Path:
     return _save(fig, Path(path))
 
 
+# --- pruning-at-initialization sweeps (kind "pai") -------------------------------
+
+
+def _check_pai(summary: dict) -> list[dict]:
+    """Returns the PaI summary's results sorted by method (the order of
+    ``summary["methods"]``, unlisted methods after in order of appearance), then
+    target density descending; raises LotteryError if it is not a usable PaI summary."""
+    kind = summary.get("kind") if isinstance(summary, dict) else None
+    if kind != "pai":
+        raise LotteryError("summary", f"expected a PaI summary (kind 'pai'), got kind {kind!r}")
+    results = summary.get("results") or []
+    if not isinstance(results, list) or not results:
+        raise LotteryError("summary", "the PaI summary has no results (nothing was trained)")
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or not isinstance(r.get("method"), str):
+            raise LotteryError("summary", f"PaI result {i} has no method name")
+        d = r.get("density")
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d <= 1:
+            raise LotteryError(
+                "summary", f"PaI result {i} ({r['method']}): density must be in (0, 1], got {d!r}"
+            )
+        if not isinstance(r.get("accuracy_mean"), int | float):
+            raise LotteryError("summary", f"PaI result {i} ({r['method']}) has no accuracy_mean")
+    order = {m: i for i, m in enumerate(_pai_methods(summary, results))}
+    return sorted(results, key=lambda r: (order[r["method"]], -r["density"]))
+
+
+def _pai_methods(summary: dict, results: list[dict]) -> list[str]:
+    """Returns ``summary["methods"]`` followed by any other method seen in ``results``."""
+    return list(dict.fromkeys([*(summary.get("methods") or []), *(r["method"] for r in results)]))
+
+
+def _pai_ablations(summary: dict, results: list[dict]) -> list[str]:
+    """Returns ``summary["ablations"]`` followed by any other ablation seen in ``results``."""
+    seen = [a for r in results for a in (r.get("ablations") or {})]
+    return list(dict.fromkeys([*(summary.get("ablations") or []), *seen]))
+
+
+def _ablation(result: dict, name: str) -> dict:
+    """Returns ``{"mean", "std"}`` of ablation ``name`` at ``result``; ``{}`` if it never ran."""
+    return (result.get("ablations") or {}).get(name) or {}
+
+
+def density_label(density: float) -> str:
+    """Returns ``10^-x.xx`` for a target density (how a PaI sweep's grid is written)."""
+    return f"10^{math.log10(density):.2f}"
+
+
+def _pct3(x: float | None) -> str:
+    """A fraction as a percentage to 3 significant digits (``0.316``, ``31.6``, ``100``)."""
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{100 * x:#.3g}".rstrip(".")
+
+
+def _mean_std_cell(mean: float | None, std: float | None) -> str:
+    return "-" if mean is None else f"{_pct(mean)} ± {_pct(std or 0.0)}"
+
+
+def _format_pai_table(summary: dict) -> str:
+    """A fixed-width table, one row per method and target density: ``method``,
+    ``density`` (``10^-2.50``), ``direct %`` and ``effective %`` (3 significant
+    digits), ``accuracy %`` (``mean ± std``), ``collapsed`` (comma-joined layer
+    names, "-" if none), then per ablation its ``mean ± std`` accuracy in % ("-"
+    where it did not run). Text columns are left-aligned, numbers right-aligned."""
+    results = _check_pai(summary)
+    ablations = _pai_ablations(summary, results)
+    header = ["method", "density", "direct %", "effective %", "accuracy %", "collapsed"]
+    header += ablations
+    left = {0, 5}  # method, collapsed
+    rows = []
+    for r in results:
+        cells = [
+            r["method"],
+            density_label(r["density"]),
+            _pct3(r.get("direct_density")),
+            _pct3(r.get("effective_density")),
+            _mean_std_cell(r["accuracy_mean"], r.get("accuracy_std")),
+            ",".join(r.get("collapsed_layers") or []) or "-",
+        ]
+        for a in ablations:
+            cells.append(_mean_std_cell(_ablation(r, a).get("mean"), _ablation(r, a).get("std")))
+        rows.append(cells)
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+        for cells in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _pai_rows(summary: dict) -> list[dict[str, Any]]:
+    """One flat dict per method and target density, in table order: ``method``,
+    ``density``, ``direct_density``, ``effective_density``, ``accuracy_mean``,
+    ``accuracy_std``, ``collapsed_layers`` (comma-joined, "" if none) and, per
+    ablation, ``<ablation>_mean`` and ``<ablation>_std`` (fractions; None where missing)."""
+    results = _check_pai(summary)
+    ablations = _pai_ablations(summary, results)
+    out = []
+    for r in results:
+        row: dict[str, Any] = {
+            "method": r["method"],
+            "density": r["density"],
+            "direct_density": r.get("direct_density"),
+            "effective_density": r.get("effective_density"),
+            "accuracy_mean": r["accuracy_mean"],
+            "accuracy_std": r.get("accuracy_std"),
+            "collapsed_layers": ",".join(r.get("collapsed_layers") or []),
+        }
+        for a in ablations:
+            row[f"{a}_mean"] = _ablation(r, a).get("mean")
+            row[f"{a}_std"] = _ablation(r, a).get("std")
+        out.append(row)
+    return out
+
+
+def _exponent_label(v: float, _pos: Any = None) -> str:
+    """A tick label ``10^-2.5`` (mathtext) for a positive density."""
+    if v <= 0:
+        return ""
+    return f"$10^{{{round(math.log10(v), 2):g}}}$"
+
+
+def plot_pai_accuracy(summary: dict, path: str | Path) -> Path:
+    """Writes a PNG of test accuracy (%) against target density (log scale, sparser
+    to the right, ticks ``10^-x``): one line with markers and a mean ± std band per
+    method; an ``x`` on points where some layer collapsed (legend "layer
+    collapse"); each ablation as a dashed line (one dash pattern per ablation) in
+    its method's colour (legend "<method> <ablation>"). Returns ``path``."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    results = _check_pai(summary)
+    fig, ax = _figure()
+    fig.set_size_inches(8.5, 5)
+    ablations = _pai_ablations(summary, results)
+    collapsed: list[tuple[float, float]] = []
+    for method in _pai_methods(summary, results):
+        mine = sorted((r for r in results if r["method"] == method), key=lambda r: r["density"])
+        if not mine:
+            continue
+        x = np.array([r["density"] for r in mine])
+        mean = np.array([100 * r["accuracy_mean"] for r in mine])
+        std = np.array([100 * (r.get("accuracy_std") or 0.0) for r in mine])
+        (line,) = ax.plot(x, mean, marker="o", label=method)
+        color = line.get_color()
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
+        collapsed += [
+            (d, m) for r, d, m in zip(mine, x, mean, strict=True) if r.get("collapsed_layers")
+        ]
+        for j, a in enumerate(ablations):
+            pts = [
+                (r["density"], 100 * _ablation(r, a)["mean"])
+                for r in mine
+                if _ablation(r, a).get("mean") is not None
+            ]
+            if pts:
+                bx, by = np.array(pts).T
+                style = ABLATION_STYLES[j % len(ABLATION_STYLES)]
+                ax.plot(bx, by, linestyle=style, marker=".", color=color, label=f"{method} {a}")
+    if collapsed:
+        cx, cy = np.array(collapsed).T
+        ax.scatter(
+            cx,
+            cy,
+            marker="x",
+            s=70,
+            color="black",
+            linewidths=1.5,
+            zorder=3,
+            label="layer collapse",
+        )
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    densities = sorted({r["density"] for r in results})
+    if len(densities) <= MAX_LABELLED_DENSITIES:
+        ax.xaxis.set_major_locator(FixedLocator(densities))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(_exponent_label))
+    ax.set_xlabel("target density (fraction of weights kept)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(str(summary.get("name", "")))
+    ax.grid(True, which="major", alpha=0.4)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return _save(fig, Path(path))
+
+
+def plot_pai_layer_density(summary: dict, path: str | Path) -> Path:
+    """Writes a PNG of each method's per-layer density (%, log scale) at the lowest
+    target density of the sweep: a grouped bar chart, one group per layer and one
+    bar per method. A layer at zero density (collapsed) is drawn as a hatched stub
+    up to a floor below the smallest nonzero bar and labelled "0". Returns ``path``."""
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, LogFormatter
+
+    results = _check_pai(summary)
+    lowest = min(r["density"] for r in results)
+    at = {
+        r["method"]: r.get("layer_density") or {}
+        for r in results
+        if math.isclose(r["density"], lowest, rel_tol=1e-9)
+    }
+    methods = [m for m in _pai_methods(summary, results) if m in at]
+    layers = list(dict.fromkeys(n for m in methods for n in at[m]))
+    fig, ax = _figure()
+    fig.set_size_inches(max(7.0, 1.2 * len(layers) + 2.5), 4.5)
+    values = np.array(
+        [[100 * float(at[m].get(n, np.nan)) for n in layers] for m in methods], dtype=float
+    ).reshape(len(methods), len(layers))
+    positive = values[np.isfinite(values) & (values > 0)]
+    floor = float(positive.min()) / 10 if positive.size else 1e-3
+    base = floor / 3  # bars rise from here, so a zero's stub (base..floor) stays visible
+    width = 0.8 / max(len(methods), 1)
+    xs = np.arange(len(layers))
+    for i, m in enumerate(methods):
+        color = f"C{i % 10}"
+        pos = xs - 0.4 + width * (i + 0.5)
+        row = values[i]
+        ok = np.isfinite(row) & (row > 0)
+        if ok.any():
+            ax.bar(pos[ok], row[ok] - base, width, bottom=base, color=color, label=m)
+        zero = np.isfinite(row) & (row == 0)
+        if zero.any():
+            ax.bar(
+                pos[zero],
+                floor - base,
+                width,
+                bottom=base,
+                facecolor="white",
+                edgecolor=color,
+                hatch="///",
+                linewidth=1.0,
+                label=None if ok.any() else m,
+            )
+            for xz in pos[zero]:
+                ax.annotate(
+                    "0",
+                    (xz, floor),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize="small",
+                )
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=base)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    ax.set_xticks(
+        xs,
+        layers,
+        rotation=30 if len(layers) > 5 else 0,
+        ha="right" if len(layers) > 5 else "center",
+    )
+    ax.set_xlabel("layer")
+    ax.set_ylabel("layer density (%)")
+    ax.set_title(
+        f"{summary.get('name', '')}: per-layer density at density "
+        f"{density_label(lowest)} ({_pct3(lowest)} %)"
+    )
+    ax.grid(True, axis="y", which="both", alpha=0.4)
+    handles, labels = ax.get_legend_handles_labels()
+    if (values == 0).any():
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///"))
+        labels.append("0 (layer collapse)")
+    if handles:
+        ax.legend(
+            handles,
+            labels,
+            fontsize="small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0,
+        )
+    return _save(fig, Path(path))
+
+
 def _write_text(path: Path, text: str) -> Path:
     def write_fn(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
@@ -190,7 +506,9 @@ def _write_text(path: Path, text: str) -> Path:
 
 def write(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     """Writes ``table.csv``, ``table.json``, ``table.txt``, ``accuracy_vs_density.png`` and
-    ``layer_density.png`` into ``out_dir`` (created if needed), each atomically.
+    ``layer_density.png`` into ``out_dir`` (created if needed), each atomically, for an
+    IMP or a PaI summary (``kind`` "imp" or "pai"; the plots as drawn by
+    ``plot_accuracy``/``plot_layer_density`` or ``plot_pai_accuracy``/``plot_pai_layer_density``).
     Returns their paths keyed ``csv``, ``json``, ``txt``, ``accuracy_plot``, ``layer_plot``."""
     rows = table_rows(summary)  # validates before anything is created
     out = Path(out_dir)

@@ -3,16 +3,14 @@ with exactly the masks and metrics of an uninterrupted run."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from subprocess_runs import command as _command
+from subprocess_runs import kill_when as _kill_when
 
 from lottery import checkpoint, config, experiment, imp, imp_files, runs
 
@@ -46,31 +44,6 @@ def _write_config(folder: Path, rewind: str) -> Path:
     path = folder / f"resume_{rewind}.py"
     path.write_text(CONFIG.format(rewind=rewind))
     return path
-
-
-def _command(config_path: Path, workdir: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "lottery", "run", str(config_path),
-        "--workdir", str(workdir), "--no-progress",
-    ]  # fmt: skip
-
-
-def _kill_when(cmd: list[str], ready, timeout: float = 240.0) -> None:
-    """Starts ``cmd`` and SIGKILLs it as soon as ``ready()`` is true."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while not ready():
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode()[-2000:]
-                pytest.fail(f"the run ended (status {proc.returncode}) before the kill: {err}")
-            if time.monotonic() > deadline:
-                pytest.fail("the kill point was never reached")
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def _resume_steps(run: Path, level: int, branch: str) -> list[int]:
