@@ -1,7 +1,8 @@
 """Pruning-at-initialization sweeps: methods x densities x replicates, with the
 sanity-check ablations of Frankle et al. (2021).
 
-For each method (``lottery.scores``: random, magnitude, SNIP, GraSP, SynFlow) and
+For each method (``lottery.scores``: random, magnitude, SNIP, GraSP, SynFlow; and
+``random_erk``: random positions with Erdős–Rényi-Kernel layer densities) and
 each density, every replicate's initial network is scored and pruned at init
 (``prune_at_init``; SynFlow iterated, 100 rounds by default), then trained with
 the mask. All methods and densities of a replicate start from the same initial
@@ -44,11 +45,12 @@ from lottery import branch, controls, diagnostics, runs, scores, select
 from lottery import experiment as experiment_lib
 from lottery import train as train_lib
 from lottery.errors import LotteryError
-from lottery.prune import SCOPES
+from lottery.prune import SCOPES, prune_to_counts
 from lottery.schedules import parse_duration
 
 PyTree = Any
 ABLATIONS = ("shuffle", "reinit", "invert")
+METHODS = (*scores.SCORERS, "random_erk")
 DEFAULT_DENSITIES = tuple(10 ** (-q / 4) for q in range(2, 13))  # 10^-0.5 .. 10^-3
 
 
@@ -83,14 +85,20 @@ def sweep_plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Sw
     iterations = {str(k): v for k, v in pai.iterations.items()}
     for name in iterations:
         if name not in scores.SCORERS:
-            allowed = ", ".join(scores.SCORERS)
+            allowed = ", ".join(METHODS)
             raise LotteryError(f"pai.iterations.{name}", f"unknown method; allowed: {allowed}")
     for name in pai.methods:
+        if name == "random_erk":  # random positions, Erdős–Rényi-Kernel layer densities
+            methods[name] = (scores.get("random"), 1)
+            continue
         options = {}
         if name == "grasp":
             options["temperature"] = float(pai.temperature)
         if name == "synflow":
             options["float64"] = bool(pai.synflow_float64)
+        if name not in scores.SCORERS:
+            allowed = ", ".join(METHODS)
+            raise LotteryError("pai.method", f"unknown method '{name}'; allowed: {allowed}")
         scorer = scores.get(name, **options)
         rounds = _positive_int(iterations.get(name, 1), f"pai.iterations.{name}")
         methods[name] = (scorer, rounds)
@@ -203,13 +211,50 @@ def _mask_fn(ctx: _Sweep, method: str, invert: bool):
     return ctx.units.compiled(f"mask_{method}_{invert}", build)
 
 
+def erk_counts(params: PyTree, prunable: PyTree, density: float) -> PyTree:
+    """Returns a tree like ``params`` of int32 kept counts: ``round(d_l * size_l)``
+    for the Erdős–Rényi-Kernel layer densities ``d_l`` (Evci et al. 2020) of each
+    prunable leaf, -1 elsewhere."""
+    layers = scores.erk_densities(params, prunable, density)
+    names = select.path_list(params)
+    flat = [
+        jnp.int32(round(layers[n] * math.prod(p.shape)) if f else -1)
+        for n, p, f in zip(names, jax.tree.leaves(params), jax.tree.leaves(prunable), strict=True)
+    ]
+    return jax.tree.unflatten(jax.tree.structure(params), flat)
+
+
+def _erk_masks(ctx: _Sweep, keys: jax.Array, density: float, invert: bool) -> PyTree:
+    one_replicate = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), ctx.init["params"]
+    )
+    counts = erk_counts(one_replicate, ctx.sweep.prunable, density)
+    scorer, model, prunable = (
+        ctx.sweep.methods["random_erk"][0],
+        ctx.trainer.model,
+        ctx.sweep.prunable,
+    )
+
+    def one(weights, key, counts):
+        ones = jax.tree.map(lambda p: jnp.ones(p.shape, bool), weights["params"])
+        s = scorer(model, weights["params"], weights["model_state"], ones, None, None, key)
+        s = jax.tree.map(jnp.negative, s) if invert else s
+        return prune_to_counts(s, ones, counts, prunable)
+
+    build = lambda: jax.jit(jax.vmap(one, in_axes=(0, 0, None)))  # noqa: E731
+    return ctx.units.compiled(f"mask_random_erk_{invert}", build)(ctx.init, keys, counts)
+
+
 def _masks(ctx: _Sweep, method: str, i: int) -> dict[str | None, tuple[PyTree, PyTree]]:
     """Returns ``{None: (mask, start), ablation: (mask, start), ...}`` for one
     method and density index, all replicates stacked."""
     density = jnp.float32(ctx.sweep.densities[i])
     keys = jax.vmap(lambda k: jax.random.fold_in(k, i))(ctx.keys["prune"])
     x, y = ctx.data
-    mask = _mask_fn(ctx, method, False)(ctx.init, x, y, keys, density)
+    if method == "random_erk":
+        mask = _erk_masks(ctx, keys, ctx.sweep.densities[i], False)
+    else:
+        mask = _mask_fn(ctx, method, False)(ctx.init, x, y, keys, density)
     out = {None: (mask, ctx.init)}
     model, prunable = ctx.trainer.model, ctx.sweep.prunable
     for ablation in ctx.sweep.ablations:
@@ -217,6 +262,9 @@ def _masks(ctx: _Sweep, method: str, i: int) -> dict[str | None, tuple[PyTree, P
         akeys = jax.vmap(lambda k, a=ablation_id: jax.random.fold_in(jax.random.fold_in(k, i), a))(
             ctx.keys["control"]
         )
+        if ablation == "invert" and method == "random_erk":
+            out[ablation] = (_erk_masks(ctx, keys, ctx.sweep.densities[i], True), ctx.init)
+            continue
         if ablation == "invert":
             out[ablation] = (_mask_fn(ctx, method, True)(ctx.init, x, y, keys, density), ctx.init)
             continue

@@ -41,3 +41,21 @@ def test_main_job_shows_the_lottery_ticket_effect(tmp_path, capsys):
     for level in checked:
         assert level["ticket"]["mean"] >= level["reinit"]["mean"] + 0.04, level["level"]
         assert level["ticket"]["mean"] >= dense - 0.01, level["level"]
+
+
+@pytest.mark.slow
+def test_mlp_pai_sweep_within_budget_and_synflow_does_not_collapse(tmp_path, capsys):
+    """The MNIST-1D MLP PaI sweep: under 10 minutes; at density 10^-2.5 SynFlow has
+    no collapsed layer and every method reports direct and effective density."""
+    start = time.perf_counter()
+    argv = ["run", "configs/mnist1d_mlp_pai.py", "--workdir", str(tmp_path), "--json"]
+    status = cli.main([*argv, "--no-progress"])
+    elapsed = time.perf_counter() - start
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0 and summary["complete"] and elapsed < 600
+    at = {r["method"]: r for r in summary["results"] if abs(r["density"] - 10**-2.5) < 1e-9}
+    assert set(at) == {"random", "magnitude", "snip", "grasp", "synflow"}
+    assert at["synflow"]["collapsed_layers"] == []
+    for r in at.values():
+        assert abs(r["direct_density"] - 10**-2.5) < 1e-4
+        assert 0 <= r["effective_density"] <= r["direct_density"]

@@ -112,6 +112,26 @@ def test_methods_share_the_initial_weights(sweep):
     assert not np.array_equal(fresh[kept], snip[kept])
 
 
+def test_random_erk_keeps_the_erk_counts(tmp_path):
+    cfg = config.load(_config(tmp_path, methods=("random_erk",), ablations=("invert",)))
+    config.override(cfg, "pai.densities", "(0.1,)")
+    summary = pai.run_pai(cfg, tmp_path / "runs", progress=False)
+    run = Path(summary["run_dir"])
+    trainer, _ = experiment.build(cfg)
+    t = imp_files.templates(trainer)
+    prunable = pai.sweep_plan(cfg, trainer).prunable
+    want = jax.tree.leaves(pai.erk_counts(t.weights["params"], prunable, 0.1))
+    for r in (0, 1):
+        for ablation in (None, "invert"):
+            mask = _mask(run, r, "random_erk", 0, ablation, t.mask)
+            got = [int(m.sum()) for m, w in zip(jax.tree.leaves(mask), want, strict=True) if w >= 0]
+            assert got == [int(w) for w in want if w >= 0]
+    # ERK is not uniform: the small output layer is kept denser than the 40x32 input layer
+    layers = summary["results"][0]["layer_density"]
+    assert layers["out/kernel"] > layers["fc1/kernel"]
+    assert abs(summary["results"][0]["direct_density"] - 0.1) < 0.01
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
