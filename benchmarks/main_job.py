@@ -14,16 +14,11 @@ copies the accuracy-versus-density plot to ``docs/images/`` for the README.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import device_slug, write_table  # noqa: E402
+from report import device_slug, run_job, write_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/mnist1d_mlp_imp.py"
@@ -49,18 +44,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="default: a fresh temporary folder")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="main_job_"))
-    cmd = ["lottery", "run", CONFIG, "--workdir", str(workdir), "--no-progress", "--json"]
-    began = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - began
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    run = Path(summary["run_dir"])
-    table = (run / "report" / "table.txt").read_text().rstrip("\n").splitlines()
+    summary, wall, table = run_job(CONFIG, args.workdir, "mnist1d_mlp_imp.png")
     rows = check(summary)
-    images = ROOT / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run / "report" / "accuracy_vs_density.png", images / "mnist1d_mlp_imp.png")
     holds = bool(rows) and all(r[-1] for r in rows)
     notes = [
         "",

@@ -12,17 +12,12 @@ method) and the whole report table; copies the accuracy plot to ``docs/images/``
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import device_slug, write_table  # noqa: E402
+from report import device_slug, run_job, write_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,17 +28,7 @@ def main() -> int:
     parser.add_argument("--config", default="configs/mnist1d_mlp_pai.py")
     parser.add_argument("--workdir", default=None, help="default: a fresh temporary folder")
     args = parser.parse_args()
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pai_job_"))
-    cmd = ["lottery", "run", args.config, "--workdir", str(workdir), "--no-progress", "--json"]
-    began = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - began
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    run = Path(summary["run_dir"])
-    table = (run / "report" / "table.txt").read_text().rstrip("\n").splitlines()
-    images = ROOT / "docs" / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    shutil.copy(run / "report" / "accuracy_vs_density.png", images / f"{summary['name']}.png")
+    summary, wall, table = run_job(args.config, args.workdir, f"{Path(args.config).stem}.png")
     at = [r for r in summary["results"] if abs(math.log10(r["density"]) + 2.5) < 1e-6]
     rows = [
         f"| {r['method']} | {100 * r['direct_density']:.3f} | {100 * r['effective_density']:.3f}"

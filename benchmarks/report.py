@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import platform
+import shutil
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -33,3 +38,23 @@ def write_table(
     path.write_text("\n".join(lines))
     print(f"wrote {path}")
     return path
+
+
+def run_job(config: str, workdir: str | None, image: str) -> tuple[dict, float, list[str]]:
+    """Runs ``lottery run CONFIG`` as a subprocess from the repository root (in
+    ``workdir``, default a fresh temporary folder), copies the run's accuracy plot
+    to ``docs/images/<image>``, and returns ``(summary, wall seconds, report table
+    lines)``."""
+    root = Path(__file__).resolve().parent.parent
+    workdir = workdir or tempfile.mkdtemp(prefix="lottery_job_")
+    cmd = ["lottery", "run", config, "--workdir", str(workdir), "--no-progress", "--json"]
+    began = time.perf_counter()
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - began
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    report = Path(summary["run_dir"]) / "report"
+    table = (report / "table.txt").read_text().rstrip("\n").splitlines()
+    images = root / "docs" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    shutil.copy(report / "accuracy_vs_density.png", images / image)
+    return summary, wall, table

@@ -11,6 +11,7 @@ import dataclasses
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +20,10 @@ import ml_collections
 from lottery import config as config_lib
 from lottery import data as data_lib
 from lottery import models as models_lib
-from lottery import rng, runs
+from lottery import rng, runs, select
 from lottery import train as train_lib
 from lottery.errors import LotteryError
+from lottery.schedules import parse_duration
 
 
 def _options(block: ml_collections.ConfigDict) -> dict:
@@ -59,8 +61,39 @@ def replicate_keys(seed: int, replicates: int) -> dict[str, jax.Array]:
     return jax.tree.map(lambda *ks: jnp.stack(ks), *per)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Returns the mean and population standard deviation (0 for one value)."""
     return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def pruning_setup(
+    block: ml_collections.ConfigDict, trainer: train_lib.Trainer, prefix: str
+) -> tuple[Any, dict[str, float], int]:
+    """Returns ``(prunable, rates, checkpoint_every)`` of an experiment block
+    (``imp`` or ``pai``): the tree of prunable leaves from ``leaves``/``exclude``,
+    the per-layer ``rates`` (checked against the model) and ``checkpoint_every``
+    in steps. Errors name ``<prefix>.<field>``."""
+    params, _ = jax.eval_shape(trainer.model.init, jax.random.key(0))
+    try:
+        prunable = select.prunable(
+            params, leaf_names=tuple(block.leaves), exclude=tuple(block.exclude)
+        )
+        rates = {str(k): float(v) for k, v in block.rates.items()}
+        select.layer_rates(params, rates, prunable)
+    except LotteryError as err:
+        field = err.field
+        if field.startswith("prune."):
+            field = f"{prefix}.{field[len('prune.') :]}"
+        raise LotteryError(field, err.message) from None
+    if not any(jax.tree.leaves(prunable)):
+        raise LotteryError(
+            f"{prefix}.leaves", f"no parameter is prunable with leaves {block.leaves}"
+        )
+    field = f"{prefix}.checkpoint_every"
+    every = parse_duration(block.checkpoint_every, trainer.steps_per_epoch, field)
+    if every < 1:
+        raise LotteryError(field, "must be at least one step")
+    return prunable, rates, every
 
 
 def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> dict:
@@ -95,7 +128,7 @@ def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: boo
         )
         last = history[-1]
         params0 = jax.tree.map(lambda a: a[0], state.params)
-        acc_mean, acc_std = _mean_std(last["test_accuracy"])
+        acc_mean, acc_std = mean_std(last["test_accuracy"])
         summary = {
             "kind": "train",
             "run_dir": str(final),

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from lottery import runs
 from lottery import train as train_lib
 from lottery.branch import load_each
+from lottery.experiment import mean_std
 from lottery.imp_plan import Plan
 
 PyTree = Any
@@ -79,13 +80,9 @@ def load(run: Path, level: int, branch: str, item: str, template: PyTree, k: int
     return load_each(folders, item, template)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
-
-
 def _branch_summary(records: list[dict]) -> dict:
     accs = [rec["test_accuracy"] for rec in records]
-    mean, std = _mean_std(accs)
+    mean, std = mean_std(accs)
     return {
         "mean": mean,
         "std": std,

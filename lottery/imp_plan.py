@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lottery import controls, select
+from lottery import controls
+from lottery import experiment as experiment_lib
 from lottery import masks as masks_lib
 from lottery import train as train_lib
 from lottery.errors import LotteryError
@@ -58,11 +59,6 @@ class Plan:
     def start_step(self) -> int:
         """Returns the step at which levels >= 1 start training."""
         return self.rewind_step if self.mode == "step" else 0
-
-
-def _renamed(err: LotteryError, old: str, new: str) -> LotteryError:
-    field = new + err.field[len(old) :] if err.field.startswith(old) else err.field
-    return LotteryError(field, err.message)
 
 
 def _rewind_mode(text: str, trainer: train_lib.Trainer) -> tuple[str, int]:
@@ -107,18 +103,8 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
     if len(set(names)) != len(names):
         raise LotteryError("imp.controls", f"lists a control twice: {names}")
     mode, k = _rewind_mode(imp.rewind, trainer)
-    every = parse_duration(imp.checkpoint_every, trainer.steps_per_epoch, "imp.checkpoint_every")
-    if every < 1:
-        raise LotteryError("imp.checkpoint_every", "must be at least one step")
+    prunable, rates, every = experiment_lib.pruning_setup(imp, trainer, "imp")
     params, _ = jax.eval_shape(trainer.model.init, jax.random.key(0))
-    try:
-        prunable = select.prunable(params, leaf_names=tuple(imp.leaves), exclude=tuple(imp.exclude))
-        rates = {str(k_): float(v) for k_, v in imp.rates.items()}
-        select.layer_rates(params, rates, prunable)
-    except LotteryError as err:
-        raise _renamed(err, "prune.", "imp.") from None
-    if not any(jax.tree.leaves(prunable)):
-        raise LotteryError("imp.leaves", f"no parameter is prunable with leaves {imp.leaves}")
     densities = _densities(params, prunable, float(imp.fraction), imp.scope, rates, imp)
     return Plan(
         levels=len(densities),

@@ -46,7 +46,6 @@ from lottery import experiment as experiment_lib
 from lottery import train as train_lib
 from lottery.errors import LotteryError
 from lottery.prune import SCOPES, prune_to_counts
-from lottery.schedules import parse_duration
 
 PyTree = Any
 ABLATIONS = ("shuffle", "reinit", "invert")
@@ -115,17 +114,7 @@ def sweep_plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Sw
         if name not in ABLATIONS:
             allowed = ", ".join(ABLATIONS)
             raise LotteryError("pai.ablations", f"unknown ablation '{name}'; allowed: {allowed}")
-    params, _ = jax.eval_shape(trainer.model.init, jax.random.key(0))
-    try:
-        prunable = select.prunable(params, leaf_names=tuple(pai.leaves), exclude=tuple(pai.exclude))
-        rates = {str(k): float(v) for k, v in pai.rates.items()}
-        select.layer_rates(params, rates, prunable)
-    except LotteryError as err:
-        field = "pai." + err.field.split(".", 1)[1] if "." in err.field else err.field
-        raise LotteryError(field, err.message) from None
-    every = parse_duration(pai.checkpoint_every, trainer.steps_per_epoch, "pai.checkpoint_every")
-    if every < 1:
-        raise LotteryError("pai.checkpoint_every", "must be at least one step")
+    prunable, rates, every = experiment_lib.pruning_setup(pai, trainer, "pai")
     return Sweep(
         methods=methods,
         densities=densities,
@@ -389,10 +378,6 @@ def _elapsed(began: float) -> float:
     return round(time.perf_counter() - began, 2)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
-
-
 def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
     """Returns the sweep summary of the finished points in ``run``: ``kind``
     ("pai"), ``run_dir``, ``name``, ``wall_seconds``, ``replicates``, ``methods``,
@@ -413,7 +398,7 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
             if not branch.done(folders):
                 continue
             recs = [runs.read_json(f / branch.METRICS) for f in folders]
-            mean, std = _mean_std([rec["test_accuracy"] for rec in recs])
+            mean, std = experiment_lib.mean_std([rec["test_accuracy"] for rec in recs])
             entry = {
                 "method": method,
                 "density": density,
@@ -433,7 +418,7 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
                 afolders = [unit_dir(run, r, method, i, ablation) for r in range(k)]
                 if branch.done(afolders):
                     accs = [runs.read_json(f / branch.METRICS)["test_accuracy"] for f in afolders]
-                    amean, astd = _mean_std(accs)
+                    amean, astd = experiment_lib.mean_std(accs)
                     entry["ablations"][ablation] = {"mean": amean, "std": astd}
             results.append(entry)
     return {

@@ -28,6 +28,7 @@ same function). SynFlow always runs in eval mode, as in its paper.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, ClassVar
 
@@ -41,7 +42,7 @@ PyTree = Any
 
 
 @dataclasses.dataclass(frozen=True)
-class Scorer:
+class Scorer(abc.ABC):
     """Base class of the scoring rules; subclasses override ``__call__``.
 
     Class attributes:
@@ -53,6 +54,7 @@ class Scorer:
     keep_highest: ClassVar[bool] = True
     needs_data: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def __call__(
         self,
         model: Model,
@@ -64,7 +66,6 @@ class Scorer:
         key: jax.Array,
     ) -> PyTree:
         """Returns the scores pytree (structure of ``params``)."""
-        raise NotImplementedError
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
