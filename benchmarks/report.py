@@ -40,11 +40,13 @@ def write_table(
     return path
 
 
-def run_job(config: str, workdir: str | None, image: str) -> tuple[dict, float, list[str]]:
+def run_job(
+    config: str, workdir: str | None, image: str, plot: str = "accuracy_vs_density.png"
+) -> tuple[dict, float, list[str]]:
     """Runs ``lottery run CONFIG`` as a subprocess from the repository root (in
-    ``workdir``, default a fresh temporary folder), copies the run's accuracy plot
-    to ``docs/images/<image>``, and returns ``(summary, wall seconds, report table
-    lines)``."""
+    ``workdir``, default a fresh temporary folder), copies the run's ``plot`` (from
+    its report folder) to ``docs/images/<image>``, and returns ``(summary, wall
+    seconds, report table lines)``."""
     root = Path(__file__).resolve().parent.parent
     workdir = workdir or tempfile.mkdtemp(prefix="lottery_job_")
     cmd = ["lottery", "run", config, "--workdir", str(workdir), "--no-progress", "--json"]
@@ -56,5 +58,5 @@ def run_job(config: str, workdir: str | None, image: str) -> tuple[dict, float, 
     table = (report / "table.txt").read_text().rstrip("\n").splitlines()
     images = root / "docs" / "images"
     images.mkdir(parents=True, exist_ok=True)
-    shutil.copy(report / "accuracy_vs_density.png", images / image)
+    shutil.copy(report / plot, images / image)
     return summary, wall, table

@@ -63,10 +63,14 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     for key, text in _split_overrides(rest):
         config_lib.override(cfg, key, text)
     kind = cfg.get("kind", "train")
-    if kind in ("imp", "pai"):
-        from lottery import imp, pai, report
+    if kind in ("imp", "pai", "structured"):
+        from lottery import imp, pai, report, structured_run
 
-        run = imp.run_imp if kind == "imp" else pai.run_pai
+        run = {
+            "imp": imp.run_imp,
+            "pai": pai.run_pai,
+            "structured": structured_run.run_structured,
+        }[kind]
         summary = run(cfg, args.workdir, progress=not args.no_progress)
         files = report.write(summary, report.report_dir(summary["run_dir"]))
         print(report.format_table(summary), end="")

@@ -25,7 +25,7 @@ from lottery.schedules import OPTIMIZERS, SCHEDULES, parse_duration
 # blocks whose fields are free-form (factory options, per-layer rates, per-method counts)
 OPEN_BLOCKS = ("model", "data", "imp.rates", "pai.rates", "pai.iterations")
 NOT_HASHED = ("name",)  # the name is already in the run directory's name
-KINDS = ("train", "imp", "pai")  # what `lottery run` does with a config
+KINDS = ("train", "imp", "pai", "structured")  # what `lottery run` does with a config
 
 
 def base() -> ml_collections.ConfigDict:
@@ -71,6 +71,11 @@ def base() -> ml_collections.ConfigDict:
                 "rewind": "init",
                 "controls": ("reinit", "random_prune"),
                 "checkpoint_every": "10ep",
+                "structure": "weights",
+                "group_score": "l1",
+            },
+            "structured": {
+                "variants": ("weights", "channels", "refill"),
             },
             "pai": {
                 "methods": ("random", "magnitude", "snip", "grasp", "synflow"),

@@ -61,9 +61,19 @@ from lottery.imp_files import branch_dir, level_dir, summarize
 from lottery.imp_plan import Plan, plan, retrain_trainer
 from lottery.prune import Target, prune
 from lottery.scores.magnitude import magnitude
+from lottery.structured import ticket
 
 PyTree = Any
-__all__ = ["Plan", "branch_dir", "level_dir", "plan", "retrain_trainer", "run_imp", "summarize"]
+__all__ = [
+    "Plan",
+    "branch_dir",
+    "level_dir",
+    "plan",
+    "retrain_trainer",
+    "run_imp",
+    "run_levels",
+    "summarize",
+]
 
 
 @dataclasses.dataclass
@@ -127,8 +137,11 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
             magnitude(params), mask, Target.remove(p.fraction), p.scope, p.rates, p.prunable
         )
 
-    prune_fn = ctx.units.compiled("prune", lambda: jax.jit(jax.vmap(prune_one)))
-    mask = prune_fn(trained["params"], prev_mask)
+    if p.structure == "weights":
+        prune_fn = ctx.units.compiled("prune", lambda: jax.jit(jax.vmap(prune_one)))
+        mask = prune_fn(trained["params"], prev_mask)
+    else:
+        mask = _structured_masks(ctx, trained["params"], prev_mask, level)
     if p.mode in ("init", "step"):
         start = files.load(ctx.run, 0, "ticket", "rewind", t.weights, k)
     else:
@@ -138,7 +151,7 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
         key_id = list(controls.CONTROLS).index(name)
         level_keys = _control_keys(ctx.keys["control"], level, key_id)
         control_ctx = controls.Context(mask, prev_mask, trained["params"], start, level_keys)
-        fn = controls.CONTROLS[name]
+        fn = p.control_registry[name]
 
         def build(fn=fn):
             return jax.jit(jax.vmap(lambda c: fn(c, ctx.dense.model, p.prunable)))
@@ -146,6 +159,25 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
         cmask, cstart = ctx.units.compiled(f"control_{name}", build)(control_ctx)
         out[name] = (cmask, cstart, ctx.retrain)
     return out
+
+
+def _structured_masks(ctx: _Run, trained: PyTree, prev_mask: PyTree, level: int) -> PyTree:
+    """Returns the stacked masks of a structured level (``imp.structure``
+    "channels" or "refill"), one replicate at a time (the unit counts are plain
+    integers chosen per replicate)."""
+    p, model = ctx.plan, ctx.dense.model
+    out = []
+    for r in range(ctx.replicates):
+        params, mask = (jax.tree.map(lambda a, r=r: a[r], t) for t in (trained, prev_mask))
+        density = p.densities[level]
+        if p.structure == "channels":
+            new = ticket.channel_step(model, params, mask, density, p.prunable, p.group_score)
+        else:
+            new = ticket.refill_step(
+                model, params, mask, density, p.prunable, p.fraction, p.scope, p.rates
+            )
+        out.append(new)
+    return jax.tree.map(lambda *leaves: jax.numpy.stack(leaves), *out)
 
 
 def _control_keys(control: jax.Array, level: int, key_id: int) -> jax.Array:
@@ -187,43 +219,78 @@ def run_imp(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool 
     began = time.perf_counter()
     dense, dataset = experiment_lib.build(cfg)
     p = imp_plan.plan(cfg, dense)
-    retrain = imp_plan.retrain_trainer(dense, cfg, p)
     existing = runs.finished_summary(runs.run_dir(workdir, cfg))
     if existing is not None and existing.get("complete"):
         return existing
     run = runs.open_run(workdir, cfg)
     with runs.lock(run):
-        bar = tqdm.tqdm(disable=not progress, unit="it", leave=False)
-        keys = experiment_lib.replicate_keys(cfg.seed, cfg.replicates)
-        ctx = _Run(
-            cfg=cfg,
-            run=run,
-            dense=dense,
-            retrain=retrain,
-            plan=p,
-            keys=keys,
-            templates=files.templates(dense),
-            units=branch.Context(
-                dataset=dataset,
-                data_keys=keys["data"],
-                eval_every=cfg.train.eval_every,
-                checkpoint_every=p.checkpoint_every,
-                prunable=p.prunable,
-                bar=bar,
-            ),
-        )
-        bar.total = sum(_level_steps(ctx, level) for level in range(p.levels))
-        with bar:
-            for level in range(p.levels):
-                if files.level_done(run, level, ctx.replicates):
-                    bar.update(_level_steps(ctx, level))
-                    continue
-                _run_level(ctx, level)
-                summary = files.summarize(run, p, time.perf_counter() - began)
-                runs.write_json(run / runs.SUMMARY_FILE, summary)
-        summary = files.summarize(run, p, time.perf_counter() - began)
-        runs.write_json(run / runs.SUMMARY_FILE, summary)
+        return run_levels(cfg, run, dense, dataset, p, progress, began)
+
+
+def run_levels(
+    cfg: ml_collections.ConfigDict,
+    run: Path,
+    dense: train_lib.Trainer,
+    dataset,
+    p: Plan,
+    progress: bool = True,
+    began: float | None = None,
+    dense_from: Path | None = None,
+) -> dict:
+    """Runs (or resumes) every level of ``p`` in the open, locked folder ``run``
+    (which holds ``config.json``) and returns the summary, written to
+    ``run/summary.json``. ``dense_from``: another IMP folder of the same config
+    up to ``imp.structure`` whose finished level 0 (the dense network, the same
+    computation) is copied instead of trained again."""
+    began = time.perf_counter() if began is None else began
+    retrain = imp_plan.retrain_trainer(dense, cfg, p)
+    bar = tqdm.tqdm(disable=not progress, unit="it", leave=False)
+    keys = experiment_lib.replicate_keys(cfg.seed, cfg.replicates)
+    ctx = _Run(
+        cfg=cfg,
+        run=run,
+        dense=dense,
+        retrain=retrain,
+        plan=p,
+        keys=keys,
+        templates=files.templates(dense),
+        units=branch.Context(
+            dataset=dataset,
+            data_keys=keys["data"],
+            eval_every=cfg.train.eval_every,
+            checkpoint_every=p.checkpoint_every,
+            prunable=p.prunable,
+            bar=bar,
+        ),
+    )
+    if dense_from is not None:
+        _copy_dense(dense_from, run, ctx.replicates)
+    bar.total = sum(_level_steps(ctx, level) for level in range(p.levels))
+    with bar:
+        for level in range(p.levels):
+            if files.level_done(run, level, ctx.replicates):
+                bar.update(_level_steps(ctx, level))
+                continue
+            _run_level(ctx, level)
+            summary = files.summarize(run, p, time.perf_counter() - began)
+            runs.write_json(run / runs.SUMMARY_FILE, summary)
+    summary = files.summarize(run, p, time.perf_counter() - began)
+    runs.write_json(run / runs.SUMMARY_FILE, summary)
     return summary
+
+
+def _copy_dense(source: Path, run: Path, replicates: int) -> None:
+    """Copies ``source``'s finished level 0 into ``run`` (staged, then renamed)."""
+    if not files.level_done(source, 0, replicates) or files.level_done(run, 0, replicates):
+        return
+    for r in range(replicates):
+        final = files.level_dir(run, r, 0)
+        if final.is_dir():
+            continue
+        staged = files.level_dir(run, r, 0, staged=True)
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(files.level_dir(source, r, 0), staged)
+        staged.rename(final)
 
 
 def _level_steps(ctx: _Run, level: int) -> int:

@@ -114,7 +114,7 @@ def summarize(run: str | Path, p: Plan, wall_seconds: float) -> dict:
                 for r in range(k)
             ]
             if branch == "ticket":
-                entry["density"] = records[0]["density"]
+                entry["density"] = statistics.fmean(rec["density"] for rec in records)
                 entry["layer_density"] = {
                     name: statistics.fmean(rec["layer_density"][name] for rec in records)
                     for name in records[0]["layer_density"]

@@ -17,13 +17,15 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lottery import controls
+from lottery import controls, structured
 from lottery import experiment as experiment_lib
 from lottery import masks as masks_lib
 from lottery import train as train_lib
 from lottery.errors import LotteryError
 from lottery.prune import SCOPES, Target, prune
 from lottery.schedules import make_optimizer, make_schedule, parse_duration
+from lottery.structured import select as structured_select
+from lottery.structured import ticket
 
 REWIND_WORDS = ("init", "lr", "finetune")
 MAX_LEVELS = 1000
@@ -49,6 +51,14 @@ class Plan:
     rewind_step: int
     controls: tuple[str, ...]
     checkpoint_every: int
+    structure: str = "weights"
+    group_score: str = "l1"
+
+    @property
+    def control_registry(self) -> dict:
+        """Returns the registry the controls come from: whole-unit controls for a
+        structured ticket (``lottery.structured.ticket``), else ``controls``."""
+        return controls.CONTROLS if self.structure == "weights" else ticket.CONTROLS
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -95,11 +105,16 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
     if imp.scope not in SCOPES:
         allowed = ", ".join(SCOPES)
         raise LotteryError("imp.scope", f"unknown scope '{imp.scope}'; allowed: {allowed}")
+    structure = _structure(imp, trainer)
+    registry = controls.CONTROLS if structure == "weights" else ticket.CONTROLS
     names = list(imp.controls)
     for name in names:
-        if name not in controls.CONTROLS:
-            allowed = ", ".join(controls.CONTROLS)
-            raise LotteryError("imp.controls", f"unknown control '{name}'; allowed: {allowed}")
+        if name not in registry:
+            allowed = ", ".join(registry)
+            what = "" if structure == "weights" else f" with imp.structure '{structure}'"
+            raise LotteryError(
+                "imp.controls", f"unknown control '{name}'{what}; allowed: {allowed}"
+            )
     if len(set(names)) != len(names):
         raise LotteryError("imp.controls", f"lists a control twice: {names}")
     mode, k = _rewind_mode(imp.rewind, trainer)
@@ -117,7 +132,36 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
         rewind_step=k,
         controls=tuple(names),
         checkpoint_every=every,
+        structure=structure,
+        group_score=str(imp.group_score),
     )
+
+
+def _structure(imp: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> str:
+    """Returns ``imp.structure`` checked (and, for a structured one, the model's
+    groups and ``imp.group_score``)."""
+    if imp.structure not in ticket.STRUCTURES:
+        allowed = ", ".join(ticket.STRUCTURES)
+        raise LotteryError(
+            "imp.structure", f"unknown structure '{imp.structure}'; allowed: {allowed}"
+        )
+    if imp.group_score not in structured_select.SCORES:
+        allowed = ", ".join(structured_select.SCORES)
+        raise LotteryError(
+            "imp.group_score", f"unknown group score '{imp.group_score}'; allowed: {allowed}"
+        )
+    if imp.structure != "weights":
+        try:
+            groups = structured.groups_of(trainer.model)
+        except LotteryError as err:
+            raise LotteryError("imp.structure", err.message) from None
+        if imp.group_score == "bn_gamma":
+            params, _ = trainer.model.init(jax.random.key(0))
+            try:
+                structured_select.group_scores(groups, params, "bn_gamma")
+            except LotteryError as err:
+                raise LotteryError("imp.group_score", err.message) from None
+    return str(imp.structure)
 
 
 def _densities(params, prunable, fraction, scope, rates, imp) -> list[float]:

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from lottery import report_structured
 from lottery.errors import LotteryError
 
 MAX_LABELLED_LEVELS = 20
 MAX_LABELLED_DENSITIES = 10  # PaI accuracy plot: one tick per target density up to this many
-KINDS = ("imp", "pai")
+KINDS = ("imp", "pai", "structured")
 ABLATION_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))
 
 
@@ -43,7 +44,8 @@ def _kind(summary: Any) -> str:
     if kind not in KINDS:
         raise LotteryError(
             "summary",
-            f"expected an IMP or PaI summary (kind 'imp' or 'pai'), got kind {kind!r}",
+            f"expected an IMP, PaI or structured summary (kind 'imp', 'pai' or "
+            f"'structured'), got kind {kind!r}",
         )
     return kind
 
@@ -81,6 +83,8 @@ def format_table(summary: dict) -> str:
     summary's order, densities descending), see ``_format_pai_table``."""
     if _kind(summary) == "pai":
         return _format_pai_table(summary)
+    if _kind(summary) == "structured":
+        return report_structured.format_table(summary)
     levels = _check(summary)
     branches = _branches(summary, levels)
     header = ["level", "density %", *branches, "best step"]
@@ -108,6 +112,8 @@ def table_rows(summary: dict) -> list[dict[str, Any]]:
     For a PaI summary: one flat dict per method and target density, see ``_pai_rows``."""
     if _kind(summary) == "pai":
         return _pai_rows(summary)
+    if _kind(summary) == "structured":
+        return report_structured.table_rows(summary)
     levels = _check(summary)
     branches = _branches(summary, levels)
     out = []
@@ -517,6 +523,15 @@ def write(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+    if _kind(summary) == "structured":
+        return {
+            "csv": _write_text(out / "table.csv", buf.getvalue()),
+            "json": _write_text(out / "table.json", json.dumps(rows, indent=2) + "\n"),
+            "txt": _write_text(out / "table.txt", format_table(summary)),
+            "accuracy_plot": report_structured.plot(
+                summary, out / "accuracy_vs_cost.png", _save, _figure
+            ),
+        }
     return {
         "csv": _write_text(out / "table.csv", buf.getvalue()),
         "json": _write_text(out / "table.json", json.dumps(rows, indent=2) + "\n"),

@@ -16,10 +16,13 @@ class CNN1D(nn.Module):
 
     ``conv1`` is 5 wide, ``conv2`` and ``conv3`` 3 wide, all stride 2 with one
     position of zero padding per side, so a length-40 signal becomes 19, 10, 5.
+    ``widths`` (three ints) overrides ``channels`` per convolution; compaction of a
+    channel ticket (``lottery.structured.compact``) sets it.
     """
 
     channels: int
     num_classes: int
+    widths: tuple[int, ...] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -27,9 +30,10 @@ class CNN1D(nn.Module):
         ``(N, L, C)``."""
         if x.ndim == 2:
             x = x[..., None]
-        for i, width in enumerate((5, 3, 3), start=1):
+        widths = self.widths or (self.channels,) * 3
+        for i, (width, features) in enumerate(zip((5, 3, 3), widths, strict=True), start=1):
             conv = Conv(
-                self.channels,
+                features,
                 kernel_size=(width,),
                 strides=(2,),
                 padding=[(1, 1)],

@@ -25,23 +25,28 @@ _WIDTHS = (64, 128, 256)
 
 class ConvN(nn.Module):
     """``pairs`` blocks of two 3x3 convs + ReLU and a 2x2 max pool, then
-    ``fc1``/``fc2`` 256 + ReLU and ``out``. Convs are ``conv1``, ``conv2``, ..."""
+    ``fc1``/``fc2`` 256 + ReLU and ``out``. Convs are ``conv1``, ``conv2``, ...
+    ``widths`` (one int per conv, then fc1 and fc2) overrides the standard widths;
+    compaction of a channel ticket sets it."""
 
     pairs: int
     num_classes: int
+    widths: tuple[int, ...] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Returns logits ``(N, num_classes)`` for NHWC images."""
+        widths = self.widths or (*(w for w in _WIDTHS[: self.pairs] for _ in range(2)), 256, 256)
         layer = 0
-        for width in _WIDTHS[: self.pairs]:
+        for _ in range(self.pairs):
             for _ in range(2):
                 layer += 1
-                x = nn.relu(Conv(width, (3, 3), padding="SAME", name=f"conv{layer}")(x))
+                conv = Conv(widths[layer - 1], (3, 3), padding="SAME", name=f"conv{layer}")
+                x = nn.relu(conv(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = x.reshape((x.shape[0], -1))
-        x = nn.relu(nn.Dense(256, name="fc1")(x))
-        x = nn.relu(nn.Dense(256, name="fc2")(x))
+        x = nn.relu(nn.Dense(widths[-2], name="fc1")(x))
+        x = nn.relu(nn.Dense(widths[-1], name="fc2")(x))
         return nn.Dense(self.num_classes, name="out")(x)
 
 

@@ -34,18 +34,25 @@ def batch_norm(train: bool, name: str) -> nn.BatchNorm:
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs with BatchNorm (``conv1``/``bn1``, ``conv2``/``bn2``), ReLU
-    after the first and after the residual sum (He et al. 2016)."""
+    after the first and after the residual sum (He et al. 2016).
+
+    ``inner`` (default ``features``) is the width of ``conv1``; ``pad_map``, if
+    given, replaces option A's zero padding: output channel ``j`` of the shortcut
+    is input channel ``pad_map[j]``, or zero where it is -1. Compaction of a
+    channel ticket (``lottery.structured.compact``) sets both."""
 
     features: int
     strides: int
     shortcut: str  # "A" (zero-pad identity) or "B" (1x1 conv + BN projection)
+    inner: int = 0
+    pad_map: tuple[int, ...] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         """Returns the block's output, ``(N, H / strides, W / strides, features)``."""
         s = (self.strides, self.strides)
         y = Conv(
-            self.features,
+            self.inner or self.features,
             (3, 3),
             s,
             padding=[(1, 1), (1, 1)],
@@ -62,7 +69,13 @@ class BasicBlock(nn.Module):
         )(y)
         y = batch_norm(train, "bn2")(y)
         if self.strides != 1 or x.shape[-1] != self.features:
-            if self.shortcut == "A":
+            if self.shortcut == "A" and self.pad_map:
+                x = x[:, :: self.strides, :: self.strides, :]
+                x = jnp.concatenate([x, jnp.zeros_like(x[..., :1])], axis=-1)
+                zero = x.shape[-1] - 1
+                take = [zero if j < 0 else j for j in self.pad_map]
+                x = jnp.take(x, jnp.asarray(take, jnp.int32), axis=-1)
+            elif self.shortcut == "A":
                 x = x[:, :: self.strides, :: self.strides, :]
                 extra = self.features - x.shape[-1]
                 x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
@@ -74,12 +87,18 @@ class BasicBlock(nn.Module):
 
 class ResNet(nn.Module):
     """A stem conv + BN + ReLU, stages of :class:`BasicBlock`, global average
-    pool and ``Dense`` ``out``; shared by the CIFAR ResNets and ResNet-18."""
+    pool and ``Dense`` ``out``; shared by the CIFAR ResNets and ResNet-18.
+
+    ``widths`` are the residual streams' widths per stage (the stem has the first);
+    ``inner`` (per stage, per block) the widths of each block's ``conv1``, and
+    ``pad_maps`` (per stage) option A shortcut maps; compaction sets the last two."""
 
     blocks: tuple[int, ...]
     widths: tuple[int, ...]
     shortcut: str
     num_classes: int
+    inner: tuple[tuple[int, ...], ...] = ()
+    pad_maps: tuple[tuple[int, ...], ...] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -95,7 +114,14 @@ class ResNet(nn.Module):
         for stage, (n, width) in enumerate(zip(self.blocks, self.widths, strict=True), start=1):
             for b in range(n):
                 strides = 2 if stage > 1 and b == 0 else 1
-                block = BasicBlock(width, strides, self.shortcut, name=f"stage{stage}_block{b}")
+                block = BasicBlock(
+                    width,
+                    strides,
+                    self.shortcut,
+                    inner=self.inner[stage - 1][b] if self.inner else 0,
+                    pad_map=self.pad_maps[stage - 1] if self.pad_maps and b == 0 else (),
+                    name=f"stage{stage}_block{b}",
+                )
                 x = block(x, train)
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(self.num_classes, name="out")(x)
