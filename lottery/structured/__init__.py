@@ -8,12 +8,12 @@ structured IMP steps and compaction into smaller networks (see DESIGN.md,
 * ``select``: group scores (L1, L2, BatchNorm |gamma|, summed unstructured scores)
   and unit selection at a target density.
 * ``nm``: N:M masks along the input axis and block masks.
-* ``flops``: parameter and FLOP counts, masked and compacted.
+* ``flops`` (the module; ``flops.flops``, ``flops.macs``, ``flops.param_count``):
+  parameter and FLOP counts, masked and compacted.
 """
 
 from lottery.structured import architectures  # noqa: F401  (registers the declarations)
 from lottery.structured.compact import compact, kept_units
-from lottery.structured.flops import flops, macs, param_count
 from lottery.structured.groups import Group, Member, alive, declare, expand, groups_of
 from lottery.structured.nm import block_mask, nm_mask
 from lottery.structured.select import group_scores, keep_counts, select_units
@@ -26,13 +26,10 @@ __all__ = [
     "compact",
     "declare",
     "expand",
-    "flops",
     "group_scores",
     "groups_of",
     "keep_counts",
     "kept_units",
-    "macs",
     "nm_mask",
-    "param_count",
     "select_units",
 ]
