@@ -56,9 +56,8 @@ class Plan:
 
     @property
     def control_registry(self) -> dict:
-        """Returns the registry the controls come from: whole-unit controls for a
-        structured ticket (``lottery.structured.ticket``), else ``controls``."""
-        return controls.CONTROLS if self.structure == "weights" else ticket.CONTROLS
+        """Returns the registry the controls come from (see ``control_registry``)."""
+        return control_registry(self.structure)
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -69,6 +68,12 @@ class Plan:
     def start_step(self) -> int:
         """Returns the step at which levels >= 1 start training."""
         return self.rewind_step if self.mode == "step" else 0
+
+
+def control_registry(structure: str) -> dict:
+    """Returns the controls of tickets of ``structure``: whole-unit controls for a
+    structured ticket (``lottery.structured.ticket``), else ``controls.CONTROLS``."""
+    return controls.CONTROLS if structure == "weights" else ticket.CONTROLS
 
 
 def _rewind_mode(text: str, trainer: train_lib.Trainer) -> tuple[str, int]:
@@ -106,7 +111,7 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
         allowed = ", ".join(SCOPES)
         raise LotteryError("imp.scope", f"unknown scope '{imp.scope}'; allowed: {allowed}")
     structure = _structure(imp, trainer)
-    registry = controls.CONTROLS if structure == "weights" else ticket.CONTROLS
+    registry = control_registry(structure)
     names = list(imp.controls)
     for name in names:
         if name not in registry:
@@ -156,9 +161,11 @@ def _structure(imp: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> st
         except LotteryError as err:
             raise LotteryError("imp.structure", err.message) from None
         if imp.group_score == "bn_gamma":
-            params, _ = trainer.model.init(jax.random.key(0))
-            try:
-                structured_select.group_scores(groups, params, "bn_gamma")
+            params, _ = jax.eval_shape(trainer.model.init, jax.random.key(0))
+            try:  # traced on shapes only: the check is whether every group has BatchNorm
+                jax.eval_shape(
+                    lambda p: structured_select.group_scores(groups, p, "bn_gamma"), params
+                )
             except LotteryError as err:
                 raise LotteryError("imp.group_score", err.message) from None
     return str(imp.structure)

@@ -515,7 +515,9 @@ def write(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     ``layer_density.png`` into ``out_dir`` (created if needed), each atomically, for an
     IMP or a PaI summary (``kind`` "imp" or "pai"; the plots as drawn by
     ``plot_accuracy``/``plot_layer_density`` or ``plot_pai_accuracy``/``plot_pai_layer_density``).
-    Returns their paths keyed ``csv``, ``json``, ``txt``, ``accuracy_plot``, ``layer_plot``."""
+    Returns their paths keyed ``csv``, ``json``, ``txt``, ``accuracy_plot``, ``layer_plot``.
+    A structured summary gets the three tables and ``accuracy_vs_cost.png``
+    (``report_structured.plot``, key ``accuracy_plot``)."""
     rows = table_rows(summary)  # validates before anything is created
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -523,22 +525,18 @@ def write(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    if _kind(summary) == "structured":
-        return {
-            "csv": _write_text(out / "table.csv", buf.getvalue()),
-            "json": _write_text(out / "table.json", json.dumps(rows, indent=2) + "\n"),
-            "txt": _write_text(out / "table.txt", format_table(summary)),
-            "accuracy_plot": report_structured.plot(
-                summary, out / "accuracy_vs_cost.png", _save, _figure
-            ),
-        }
-    return {
+    files = {
         "csv": _write_text(out / "table.csv", buf.getvalue()),
         "json": _write_text(out / "table.json", json.dumps(rows, indent=2) + "\n"),
         "txt": _write_text(out / "table.txt", format_table(summary)),
-        "accuracy_plot": plot_accuracy(summary, out / "accuracy_vs_density.png"),
-        "layer_plot": plot_layer_density(summary, out / "layer_density.png"),
     }
+    if _kind(summary) == "structured":
+        path = out / "accuracy_vs_cost.png"
+        files["accuracy_plot"] = report_structured.plot(summary, path, _save, _figure)
+        return files
+    files["accuracy_plot"] = plot_accuracy(summary, out / "accuracy_vs_density.png")
+    files["layer_plot"] = plot_layer_density(summary, out / "layer_density.png")
+    return files
 
 
 def report_dir(run_dir: str | Path) -> Path:

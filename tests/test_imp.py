@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tiny_configs import tiny_mlp, with_fields
 
 from lottery import checkpoint, config, controls, experiment, imp, imp_files, masks, runs, select
 from lottery import train as train_lib
@@ -20,25 +21,14 @@ from lottery.prune import Target, prune
 
 def tiny(**fields) -> config.ml_collections.ConfigDict:
     """A 3-level IMP run on 800 MNIST-1D examples that takes a few seconds."""
-    cfg = config.base()
-    cfg.name = "tiny_imp"
-    cfg.kind = "imp"
-    cfg.replicates = 2
-    cfg.model.name = "mlp"
-    cfg.model.widths = (32, 16)
-    cfg.data.name = "mnist1d"
-    cfg.data.num_samples = 1000
-    cfg.train.batch_size = 50
+    cfg = tiny_mlp("tiny_imp", "imp")
     cfg.train.duration = "4ep"
     cfg.train.eval_every = 2
-    cfg.train.optimizer.learning_rate = 3e-3
     cfg.imp.levels = 3
     cfg.imp.rates.out = 0.5
     cfg.imp.checkpoint_every = "1ep"
     cfg.imp.controls = ("reinit", "random_prune", "shuffle", "invert")
-    for dotted, value in fields.items():
-        config.override(cfg, dotted.replace("__", "."), repr(value))
-    return cfg
+    return with_fields(cfg, fields)
 
 
 def _templates(cfg):

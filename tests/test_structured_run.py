@@ -7,6 +7,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from tiny_configs import tiny_mlp, with_fields
 
 from lottery import (
     cli,
@@ -28,24 +29,13 @@ from lottery.structured import select as sselect
 
 def tiny(**fields) -> config.ml_collections.ConfigDict:
     """Three variants x 3 levels of a small MLP on 1000 MNIST-1D examples."""
-    cfg = config.base()
-    cfg.name = "tiny_structured"
-    cfg.kind = "structured"
-    cfg.replicates = 2
-    cfg.model.name = "mlp"
-    cfg.model.widths = (32, 16)
-    cfg.data.name = "mnist1d"
-    cfg.data.num_samples = 1000
-    cfg.train.batch_size = 50
+    cfg = tiny_mlp("tiny_structured", "structured")
     cfg.train.duration = "3ep"
     cfg.train.eval_every = 3
-    cfg.train.optimizer.learning_rate = 3e-3
     cfg.imp.levels = 3
     cfg.imp.fraction = 0.3
     cfg.imp.controls = ("reinit", "random_prune")
-    for dotted, value in fields.items():
-        config.override(cfg, dotted.replace("__", "."), repr(value))
-    return cfg
+    return with_fields(cfg, fields)
 
 
 @pytest.fixture(scope="module")

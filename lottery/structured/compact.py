@@ -22,7 +22,15 @@ import numpy as np
 from lottery import masks as masks_lib
 from lottery.errors import LotteryError
 from lottery.models.base import Model
-from lottery.structured.groups import Group, alive, architecture, flat, groups_of, unflat
+from lottery.structured.groups import (
+    Group,
+    alive,
+    alive_counts,
+    architecture,
+    flat,
+    groups_of,
+    unflat,
+)
 
 PyTree = Any
 
@@ -93,5 +101,4 @@ def compact(
 
 def kept_units(model: Model, mask: PyTree) -> dict[str, int]:
     """Returns ``{group: number of units alive}`` under ``mask`` (see ``alive``)."""
-    groups = groups_of(model)
-    return {name: int(np.sum(v)) for name, v in alive(groups, mask).items()}
+    return alive_counts(groups_of(model), mask)

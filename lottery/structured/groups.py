@@ -220,3 +220,8 @@ def alive(groups: tuple[Group, ...], mask: PyTree) -> dict[str, jax.Array]:
         g.name: unit_sums(g, {p: v.astype(jnp.float32) for p, v in leaves.items()}, "out") > 0
         for g in groups
     }
+
+
+def alive_counts(groups: tuple[Group, ...], mask: PyTree) -> dict[str, int]:
+    """Returns ``{name: number of alive units}`` under ``mask`` (see ``alive``)."""
+    return {name: int(np.sum(v)) for name, v in alive(groups, mask).items()}

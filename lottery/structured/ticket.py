@@ -31,14 +31,21 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lottery import controls
 from lottery.models.base import Model
 from lottery.prune import Target, prune
 from lottery.scores.magnitude import magnitude
 from lottery.structured import select
-from lottery.structured.groups import Group, alive, expand, flat, groups_of
+from lottery.structured.groups import (
+    Group,
+    alive,
+    alive_counts,
+    expand,
+    flat,
+    groups_of,
+    unit_sums,
+)
 
 PyTree = Any
 STRUCTURES = ("weights", "channels", "refill")
@@ -69,7 +76,7 @@ def channel_step(
         _shapes(trained),
         _flat_flags(prunable),
         density,
-        alive={n: int(np.sum(v)) for n, v in live.items()},
+        alive=alive_counts(groups, mask),
     )
     scores = select.group_scores(groups, trained, score, mask=mask)
     keep = select.select_units(scores, counts, live)
@@ -77,17 +84,17 @@ def channel_step(
 
 
 def _layer_share(groups: tuple[Group, ...], unstructured: PyTree, mask: PyTree) -> dict[str, float]:
-    """Returns, per group, the fraction of its filters' live weights (``out``
-    kernel entries kept by ``mask``) that ``unstructured`` keeps."""
-    new, old = flat(unstructured), flat(mask)
+    """Returns, per group, the fraction of its filters' live weights (its slices
+    of the ``out`` kernels kept by ``mask``) that ``unstructured`` keeps."""
+
+    def kernels(tree: PyTree) -> dict[str, jax.Array]:
+        return {p: v for p, v in flat(tree).items() if p.endswith("kernel")}
+
+    new, old = kernels(unstructured), kernels(mask)
     share = {}
     for g in groups:
-        kept = live = 0
-        for m in g.params_members("out"):
-            if m.path.endswith("kernel"):
-                kept += int(np.sum(np.asarray(new[m.path])))
-                live += int(np.sum(np.asarray(old[m.path])))
-        share[g.name] = kept / max(live, 1)
+        kept, live = float(jnp.sum(unit_sums(g, new))), float(jnp.sum(unit_sums(g, old)))
+        share[g.name] = kept / max(live, 1.0)
     return share
 
 
@@ -111,7 +118,7 @@ def refill_step(
         _flat_flags(prunable),
         density,
         preference=_layer_share(groups, unstructured, mask),
-        alive={n: int(np.sum(v)) for n, v in live.items()},
+        alive=alive_counts(groups, mask),
         relative=True,
     )
     scores = select.group_scores(groups, trained, "l1", mask=unstructured)
@@ -125,11 +132,13 @@ def random_prune(ctx: controls.Context, model: Model, prunable: PyTree) -> tuple
     groups = groups_of(model)
     mask_key, init_key = jax.random.split(ctx.key)
     live = alive(groups, ctx.ticket_mask)
-    keep = {}
-    for i, g in enumerate(groups):
-        scores = jax.random.uniform(jax.random.fold_in(mask_key, i), (g.size,))
-        everything = jnp.ones(g.size, bool)
-        keep[g.name] = select._rank_keep(scores, everything, jnp.sum(live[g.name]))
+    scores = {
+        g.name: jax.random.uniform(jax.random.fold_in(mask_key, i), (g.size,))
+        for i, g in enumerate(groups)
+    }
+    counts = {g.name: jnp.sum(live[g.name]) for g in groups}
+    everything = {g.name: jnp.ones(g.size, bool) for g in groups}
+    keep = select.select_units(scores, counts, everything)
     params, model_state = model.init(init_key)
     return expand(groups, keep, ctx.ticket_mask), {"params": params, "model_state": model_state}
 
