@@ -11,7 +11,16 @@ The public API, importable from ``lottery`` directly:
   ``evaluate``, ``train_step``, ``TrainState``, ``Trainer``.
 * configs: ``default_config`` (every field and its default).
 * errors: ``LotteryError``.
+
+Importing the package sets one XLA flag for the CPU backend (``lottery.xla_flags``)
+so that vmapped replicates train bit for bit as they would alone.
 """
+
+from lottery import xla_flags
+
+xla_flags.configure()
+
+# ruff: noqa: E402  (the flag must be set before anything below imports jax)
 
 from lottery.config import base as default_config
 from lottery.data import Dataset, from_arrays

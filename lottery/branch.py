@@ -1,19 +1,25 @@
-"""One resumable training unit: K replicates of one masked network, trained as a
-vmap axis from given starting weights, with their files written per replicate.
+"""Resumable training units: many masked networks of one shape (replicates,
+and the control branches or ablations beside them), trained as one vmap axis
+from given starting weights, with their files written per network.
 
-IMP levels (ticket and controls) and pruning-at-initialization sweeps are made of
-these units. A unit writes, into each replicate's folder: ``mask/``, ``init/``
-(the masked starting weights), ``final/`` (the trained weights), optionally
-``rewind/`` (the weights at a chosen step), and ``metrics.json`` last, which
-marks the unit done. Training states are saved every ``checkpoint_every`` steps
-under ``resume_dir`` and the unit resumes from the latest one; a damaged one is
-removed with a warning and the unit restarts from its start. Weights are
+IMP levels (ticket and controls) and pruning-at-initialization sweeps list their
+networks as ``Member``s; ``train_members`` groups them ``parallel.max_vmap`` at a
+time into ``Unit``s, each one compiled program. On the CPU a member's results do
+not depend on the group it trained in (bit for bit, for models without
+BatchNorm; see ``lottery.xla_flags``). A unit writes, into each member's
+folder: ``mask/``, ``init/`` (the masked starting weights), ``final/`` (the
+trained weights), optionally ``rewind/`` (the weights at a chosen step), and
+``metrics.json`` last, which marks the member done. Training states are saved
+every ``checkpoint_every`` steps under ``resume_dir`` and the unit resumes from
+the latest one; a damaged one is removed with a warning and the unit restarts
+from its start. Weights are
 ``{"params", "model_state"}`` trees.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
 import sys
 import time
@@ -34,32 +40,48 @@ PyTree = Any
 METRICS = "metrics.json"
 
 
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One network to train: ``folder`` receives its files, ``replicate`` is the
+    replicate whose data order it sees (and is written as ``replicate``),
+    ``label`` names it uniquely within its experiment (e.g. ``"reinit.r2"``), and
+    ``record`` is merged into its metrics.json (e.g. ``{"level": 3, "branch":
+    "reinit"}``)."""
+
+    folder: Path
+    replicate: int
+    label: str
+    record: dict = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass
 class Unit:
-    """What to train: ``folders[r]`` receives replicate r's files; ``mask`` and
-    ``start`` carry a leading replicate axis; training runs steps
-    ``first_step .. trainer.total_steps``; ``save_at`` is a step whose weights
-    are saved as ``rewind/`` (None: none); ``record`` is merged into every
-    replicate's metrics.json (e.g. ``{"level": 3, "branch": "reinit"}``), and
-    ``extras[r]`` (if given) into replicate r's (e.g. its collapsed layers)."""
+    """What to train as one vmapped program: ``members`` (one per entry of the
+    leading axis of ``mask`` and ``start``); training runs steps ``first_step ..
+    trainer.total_steps``; ``save_at`` is a step whose weights are saved as
+    ``rewind/`` (None: none)."""
 
-    folders: list[Path]
+    members: list[Member]
     resume_dir: Path
     trainer: train_lib.Trainer
     mask: PyTree
     start: PyTree
     first_step: int = 0
     save_at: int | None = None
-    record: dict = dataclasses.field(default_factory=dict)
-    extras: list[dict] | None = None
+
+    @property
+    def folders(self) -> list[Path]:
+        """Returns the members' folders, in order."""
+        return [Path(m.folder) for m in self.members]
 
 
 @dataclasses.dataclass
 class Context:
     """What every unit of an experiment shares: the data and its per-replicate
     keys, evaluation and checkpoint intervals (in steps and epochs), which leaves
-    are prunable (for densities), a progress bar with ``update``, and a cache of
-    jitted helpers."""
+    are prunable (for densities), a progress bar with ``update`` (counting one
+    step of one network as one), a cache of jitted helpers, and ``max_vmap``: the
+    most networks trained in one program (``parallel.max_vmap``; 0: no cap)."""
 
     dataset: Any
     data_keys: jax.Array
@@ -68,6 +90,7 @@ class Context:
     prunable: PyTree
     bar: Any
     cache: dict = dataclasses.field(default_factory=dict)
+    max_vmap: int = 0
 
     def compiled(self, name: str, build: Callable[[], Any]) -> Any:
         """Returns ``cache[name]``, built once by ``build()``."""
@@ -119,9 +142,10 @@ def _per_replicate(history: list[dict], r: int) -> list[dict]:
 
 
 def metrics_record(history: list[dict], r: int, mask_r: PyTree, prunable: PyTree) -> dict:
-    """Returns replicate ``r``'s metrics: density and per-layer density of its
-    mask over the prunable leaves, final and best test accuracy (first maximum)
-    with its step, final losses, and the evaluation history."""
+    """Returns the metrics of entry ``r`` of a vmapped training: density and
+    per-layer density of its mask over the prunable leaves, final and best test
+    accuracy (first maximum) with its step, final losses, and the evaluation
+    history (``replicate`` is ``r``; ``train`` overwrites it with the member's)."""
     hist = _per_replicate(history, r)
     last = hist[-1]
     best = max(hist, key=lambda rec: rec["test_accuracy"])
@@ -169,13 +193,69 @@ def _restore(unit: Unit, template: PyTree) -> tuple[Any, list]:
     return state, list(meta["history"])
 
 
+def chunks(count: int, cap: int) -> list[range]:
+    """Returns ``range(count)`` cut into consecutive pieces of at most ``cap``
+    (0: one piece): how members are grouped into programs. The cut depends only
+    on ``count`` and ``cap``, so a resumed run forms the same programs."""
+    size = count if cap <= 0 else cap
+    return [range(i, min(i + size, count)) for i in range(0, count, max(size, 1))]
+
+
+def chunk_name(members: list[Member]) -> str:
+    """Returns the folder name of a chunk's training states: its first and last
+    labels and a short hash of all of them (so another grouping never resumes it)."""
+    digest = hashlib.sha256("\n".join(m.label for m in members).encode()).hexdigest()[:8]
+    return f"{members[0].label}..{members[-1].label}.{digest}"
+
+
+def train_members(
+    members: list[Member],
+    mask: PyTree,
+    start: PyTree,
+    trainer: train_lib.Trainer,
+    ctx: Context,
+    resume_root: Path,
+    first_step: int = 0,
+    save_at: int | None = None,
+) -> None:
+    """Trains every member not yet done, ``ctx.max_vmap`` at a time as one vmapped
+    program each (``mask`` and ``start`` stacked along the members), resuming
+    each chunk from ``resume_root/<chunk_name>``; returns None. A chunk with any
+    member unfinished is trained whole, so every member is always computed in the
+    same program as in an uninterrupted run."""
+    steps = trainer.total_steps - first_step
+    for piece in chunks(len(members), ctx.max_vmap):
+        group = [members[i] for i in piece]
+        if done([m.folder for m in group]):
+            ctx.bar.update(steps * len(group))
+            continue
+        take = np.asarray(piece)
+        unit = Unit(
+            members=group,
+            resume_dir=Path(resume_root) / chunk_name(group),
+            trainer=trainer,
+            mask=jax.tree.map(lambda a, take=take: a[take], mask),
+            start=jax.tree.map(lambda a, take=take: a[take], start),
+            first_step=first_step,
+            save_at=save_at,
+        )
+        train(unit, ctx)
+
+
+def stack_of(trees: dict[Any, PyTree], order: list) -> PyTree:
+    """Returns the stacked trees ``trees[key]`` (each with a leading axis) joined
+    along that axis in ``order``."""
+    return jax.tree.map(lambda *a: jnp.concatenate(a), *[trees[key] for key in order])
+
+
 def train(unit: Unit, ctx: Context) -> None:
     """Trains ``unit`` (resuming from its last checkpoint) and writes its files;
-    returns None. Advances ``ctx.bar`` by the steps trained or skipped."""
-    trainer, k = unit.trainer, len(unit.folders)
+    returns None. Advances ``ctx.bar`` by the network-steps trained or skipped."""
+    trainer, k = unit.trainer, len(unit.members)
     for folder in unit.folders:
         Path(folder).mkdir(parents=True, exist_ok=True)
     save_each(unit.folders, "mask", unit.mask)
+    data_keys = ctx.data_keys[np.asarray([m.replicate for m in unit.members])]
 
     def build():
         def one(w, m):
@@ -191,7 +271,7 @@ def train(unit: Unit, ctx: Context) -> None:
     if state is None:
         state, history = init_state, []
     step = int(np.asarray(state.step)[0])
-    ctx.bar.update(step - unit.first_step)
+    ctx.bar.update((step - unit.first_step) * k)
     total, every = trainer.total_steps, ctx.checkpoint_every
     stops = {s for s in range(every, total, every) if s > step} | {total}
     if unit.save_at is not None and unit.save_at > step:
@@ -204,14 +284,14 @@ def train(unit: Unit, ctx: Context) -> None:
                 state,
                 unit.mask,
                 ctx.dataset,
-                ctx.data_keys,
+                data_keys,
                 replicated=True,
                 eval_every=ctx.eval_every,
                 progress=False,
                 until=stop,
             )
-            history += hist
-            ctx.bar.update(stop - step)
+            history = history + hist  # a new list: a started save may still read the old
+            ctx.bar.update((stop - step) * k)
             step = stop
             if stop == unit.save_at:
                 save_each(unit.folders, "rewind", weights(state))
@@ -221,9 +301,8 @@ def train(unit: Unit, ctx: Context) -> None:
     save_each(unit.folders, "final", weights(state))
     seconds = round(time.perf_counter() - began, 3)
     host_mask = jax.device_get(unit.mask)
-    for r, folder in enumerate(unit.folders):
-        record = metrics_record(history, r, index(host_mask, r), ctx.prunable)
-        extra = unit.extras[r] if unit.extras else {}
-        record = {**unit.record, **extra, **record, "seconds": seconds}
-        runs.write_json(Path(folder) / METRICS, record)
+    for i, member in enumerate(unit.members):
+        record = metrics_record(history, i, index(host_mask, i), ctx.prunable)
+        record = {**member.record, **record, "replicate": member.replicate, "seconds": seconds}
+        runs.write_json(Path(member.folder) / METRICS, record)
     shutil.rmtree(unit.resume_dir, ignore_errors=True)

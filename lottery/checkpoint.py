@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,9 @@ class TrainCheckpoints:
         Raises ``LotteryError`` if step ``step`` is already saved.
         """
         data, custom = _prepare(state)
+        # a snapshot: orbax writes the JSON later, in a background thread, and the
+        # caller may go on changing ``meta`` (a history list it appends to)
+        meta = json.loads(json.dumps(meta))
         args = ocp.args.Composite(state=ocp.args.StandardSave(data), meta=ocp.args.JsonSave(meta))
         try:
             saved = self._manager.save(int(step), args=args, custom_metadata=custom, force=True)

@@ -25,6 +25,11 @@ from lottery.schedules import OPTIMIZERS, SCHEDULES, parse_duration
 # blocks whose fields are free-form (factory options, per-layer rates, per-method counts)
 OPEN_BLOCKS = ("model", "data", "imp.rates", "pai.rates", "pai.iterations")
 NOT_HASHED = ("name",)  # the name is already in the run directory's name
+# how a run executes, not what it computes: left out of the hash and of the
+# config.json comparison, so a run can resume with another chunk size or mesh
+EXECUTION_BLOCKS = ("parallel",)
+MESH_AXES = ("data", "replicates")  # parallel.mesh: what the devices split
+DTYPES = ("float32", "bfloat16")  # train.dtype: the compute dtype
 KINDS = ("train", "imp", "pai", "structured")  # what `lottery run` does with a config
 
 
@@ -43,6 +48,7 @@ def base() -> ml_collections.ConfigDict:
                 "duration": "60ep",
                 "eval_every": 1,
                 "eval_batch_size": 1000,
+                "dtype": "float32",
                 "optimizer": {
                     "name": "adam",
                     "learning_rate": 1e-3,
@@ -91,6 +97,11 @@ def base() -> ml_collections.ConfigDict:
                 "synflow_float64": False,
                 "ablations": (),
                 "checkpoint_every": "10ep",
+            },
+            "parallel": {
+                "max_vmap": 0,
+                "devices": 1,
+                "mesh": "data",
             },
         }
     )
@@ -218,10 +229,33 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
             "train.schedule.name",
             f"unknown schedule '{cfg.train.schedule.name}'; allowed: {', '.join(SCHEDULES)}",
         )
+    if cfg.train.dtype not in DTYPES:
+        raise LotteryError(
+            "train.dtype", f"unknown dtype '{cfg.train.dtype}'; allowed: {', '.join(DTYPES)}"
+        )
+    _check_parallel(cfg.parallel)
     parse_duration(cfg.train.duration, 1, "train.duration")
     parse_duration(cfg.train.schedule.warmup, 1, "train.schedule.warmup")
     for i, m in enumerate(cfg.train.schedule.milestones):
         parse_duration(m, 1, f"train.schedule.milestones[{i}]")
+
+
+def _check_parallel(block: ml_collections.ConfigDict) -> None:
+    for field in ("max_vmap", "devices"):
+        value = block[field]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise LotteryError(
+                f"parallel.{field}", f"must be an integer >= 0 (0: no cap / all), got {value!r}"
+            )
+    if block.mesh not in MESH_AXES:
+        allowed = ", ".join(MESH_AXES)
+        raise LotteryError("parallel.mesh", f"unknown mesh axis '{block.mesh}'; allowed: {allowed}")
+
+
+def result_fields(cfg_dict: dict) -> dict:
+    """Returns a config dict without its ``EXECUTION_BLOCKS`` (what two runs must
+    share to write into one run directory)."""
+    return {k: v for k, v in cfg_dict.items() if k not in EXECUTION_BLOCKS}
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -235,11 +269,12 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def non_default(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
-    """Returns ``{dotted.field: value}`` for every field that differs from ``base()``."""
+    """Returns ``{dotted.field: value}`` for every field that differs from ``base()``,
+    leaving out ``NOT_HASHED`` fields and ``EXECUTION_BLOCKS``."""
     defaults = _flat(base().to_dict())
     return {
         k: v
-        for k, v in sorted(_flat(cfg.to_dict()).items())
+        for k, v in sorted(_flat(result_fields(cfg.to_dict())).items())
         if k not in NOT_HASHED and (k not in defaults or defaults[k] != v)
     }
 

@@ -16,11 +16,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
+from lottery import branch, rng, runs, select
 from lottery import config as config_lib
 from lottery import data as data_lib
+from lottery import mesh as mesh_lib
 from lottery import models as models_lib
-from lottery import rng, runs, select
 from lottery import train as train_lib
 from lottery.errors import LotteryError
 from lottery.schedules import parse_duration
@@ -31,8 +33,9 @@ def _options(block: ml_collections.ConfigDict) -> dict:
 
 
 def build(cfg: ml_collections.ConfigDict) -> tuple[train_lib.Trainer, data_lib.Dataset]:
-    """Returns ``(trainer, dataset)`` for a validated config; raises ``LotteryError``
-    naming the field for any bad model, data or training option."""
+    """Returns ``(trainer, dataset)`` for a validated config, the trainer on the
+    devices of ``cfg.parallel`` (``lottery.mesh.layout``); raises ``LotteryError``
+    naming the field for any bad model, data, training or device option."""
     config_lib.validate(cfg)
     options = _options(cfg.data)
     augment = options.pop("augment", None)  # overrides the dataset's own default
@@ -50,7 +53,8 @@ def build(cfg: ml_collections.ConfigDict) -> tuple[train_lib.Trainer, data_lib.D
         input_shape=dataset.input_shape,
         **_options(cfg.model),
     )
-    trainer = train_lib.make_trainer(model, dataset, cfg.train)
+    layout = mesh_lib.layout(cfg.parallel)
+    trainer = train_lib.make_trainer(model, dataset, cfg.train, layout)
     return trainer, dataset
 
 
@@ -96,9 +100,14 @@ def pruning_setup(
     return prunable, rates, every
 
 
+def _join(a: dict, b: dict) -> dict:
+    """Returns one history record of two replicate chunks: lists concatenated."""
+    return {k: (a[k] + b[k] if isinstance(a[k], list) else a[k]) for k in a}
+
+
 def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> dict:
-    """Trains ``cfg.replicates`` dense networks (one vmapped program) and returns
-    the summary written to ``<run_dir>/summary.json``.
+    """Trains ``cfg.replicates`` dense networks (one vmapped program, or chunks of
+    ``parallel.max_vmap``) and returns the summary written to ``<run_dir>/summary.json``.
 
     Summary fields: ``kind`` ("train"), ``run_dir``, ``wall_seconds``,
     ``test_accuracy`` (mean over replicates), ``test_accuracy_std``,
@@ -113,21 +122,30 @@ def run_train(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: boo
     if done is not None:
         return done
     keys = replicate_keys(cfg.seed, cfg.replicates)
-    state = jax.vmap(lambda k: train_lib.init_state(trainer, k))(keys["init"])
     with runs.staged(final, cfg) as stage:
-        state, history = train_lib.fit(
-            trainer,
-            state,
-            None,
-            dataset,
-            keys["data"],
-            replicated=True,
-            eval_every=cfg.train.eval_every,
-            progress=progress,
-            on_epoch=lambda rec: runs.append_jsonl(stage / runs.METRICS_FILE, rec),
-        )
+        history, params0 = [], None
+        pieces = [np.asarray(p) for p in branch.chunks(cfg.replicates, cfg.parallel.max_vmap)]
+        for take in pieces:  # parallel.max_vmap replicates per program
+            state = jax.vmap(lambda k: train_lib.init_state(trainer, k))(keys["init"][take])
+            state, part = train_lib.fit(
+                trainer,
+                state,
+                None,
+                dataset,
+                keys["data"][take],
+                replicated=True,
+                eval_every=cfg.train.eval_every,
+                progress=progress,
+            )
+            if history:
+                history = [_join(a, b) for a, b in zip(history, part, strict=True)]
+            else:
+                history = part
+            if params0 is None:
+                params0 = jax.tree.map(lambda a: a[0], state.params)
+        for record in history:
+            runs.append_jsonl(stage / runs.METRICS_FILE, record)
         last = history[-1]
-        params0 = jax.tree.map(lambda a: a[0], state.params)
         acc_mean, acc_std = mean_std(last["test_accuracy"])
         summary = {
             "kind": "train",

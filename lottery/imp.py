@@ -18,8 +18,8 @@ at half rate), rewinds, and retrains. Rewinding (``imp.rewind``):
 The config is checked and resolved in ``lottery.imp_plan``; the files of a run
 are laid out, read and summarized by ``lottery.imp_files``; this module drives
 the levels. Control branches (``lottery.controls``) run at every pruned level with the
-ticket's exact per-layer counts. Replicates are a ``vmap`` axis of one compiled
-program; branches run one after another.
+ticket's exact per-layer counts. A level's branches and replicates are one
+``vmap`` axis of one compiled program (``parallel.max_vmap`` at a time).
 
 On disk (``<run>`` is ``<workdir>/<name>_<hash>``)::
 
@@ -28,7 +28,7 @@ On disk (``<run>`` is ``<workdir>/<name>_<hash>``)::
     <run>/replicate_<r>/level_<L>/      the ticket: mask/ init/ final/ metrics.json
                                         (level 0 also rewind/)
     <run>/replicate_<r>/level_<L>/branch_<name>/   each control, same files
-    <run>/resume/level_<L>/<branch>/<step>/        training states (deleted when done)
+    <run>/resume/level_<L>/<chunk>/<step>/         training states (deleted when done)
     <run>/summary.json, <run>/report/
 
 A level is built in ``replicate_<r>/.level_<L>.partial`` and renamed into place
@@ -90,34 +90,6 @@ class _Run:
     @property
     def replicates(self) -> int:
         return int(self.cfg.replicates)
-
-
-def _train_branch(
-    ctx: _Run, level: int, name: str, mask: PyTree, start: PyTree, trainer, first: int
-) -> None:
-    """Trains one branch of one level (all replicates, resuming) and writes its files."""
-    levels = [files.current(ctx.run, r, level) for r in range(ctx.replicates)]
-    folders = [files.branch_dir(folder, name) for folder in levels]
-    ctx.units.bar.set_description(f"level {level}/{ctx.plan.levels - 1} {name}")
-    save_at = None
-    if level == 0:
-        if ctx.plan.mode == "step":
-            save_at = ctx.plan.rewind_step
-        else:  # the rewind point is the initialization (k = 0)
-            for folder in folders:
-                folder.mkdir(parents=True, exist_ok=True)
-            branch.save_each(folders, "rewind", start)
-    unit = branch.Unit(
-        folders=folders,
-        resume_dir=ctx.run / "resume" / f"level_{level}" / name,
-        trainer=trainer,
-        mask=mask,
-        start=start,
-        first_step=first,
-        save_at=save_at,
-        record={"level": level, "branch": name},
-    )
-    branch.train(unit, ctx.units)
 
 
 def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, train_lib.Trainer]]:
@@ -186,20 +158,46 @@ def _control_keys(control: jax.Array, level: int, key_id: int) -> jax.Array:
     return jax.vmap(lambda c: jax.random.fold_in(jax.random.fold_in(c, level), key_id))(control)
 
 
+def _members(ctx: _Run, level: int, names: tuple[str, ...]) -> list[branch.Member]:
+    """Returns the level's networks, branch by branch, replicates within a branch."""
+    return [
+        branch.Member(
+            folder=files.branch_dir(files.current(ctx.run, r, level), name),
+            replicate=r,
+            label=f"{name}.r{r}",
+            record={"level": level, "branch": name},
+        )
+        for name in names
+        for r in range(ctx.replicates)
+    ]
+
+
 def _run_level(ctx: _Run, level: int) -> None:
-    first = 0 if level == 0 else ctx.plan.start_step
+    """Trains every branch of ``level`` (ticket and controls, all replicates, as
+    one vmap axis in chunks of ``parallel.max_vmap``) and moves the level into place."""
     for r in range(ctx.replicates):
         files.current(ctx.run, r, level).mkdir(parents=True, exist_ok=True)
-    inputs = None
     names = ctx.plan.branches if level else ("ticket",)
-    for name in names:
-        if files.branch_done(ctx.run, level, name, ctx.replicates):
-            ctx.units.bar.update(_level_steps(ctx, level) // len(names))
-            continue
-        if inputs is None:
-            inputs = _level_inputs(ctx, level)
-        mask, start, trainer = inputs[name]
-        _train_branch(ctx, level, name, mask, start, trainer, first)
+    members = _members(ctx, level, names)
+    ctx.units.bar.set_description(f"level {level}/{ctx.plan.levels - 1}")
+    if not branch.done([m.folder for m in members]):
+        inputs = _level_inputs(ctx, level)
+        mask = branch.stack_of({n: inputs[n][0] for n in names}, list(names))
+        start = branch.stack_of({n: inputs[n][1] for n in names}, list(names))
+        trainer = inputs[names[0]][2]
+        save_at = None
+        if level == 0 and ctx.plan.mode == "step":
+            save_at = ctx.plan.rewind_step
+        elif level == 0:  # the rewind point is the initialization (k = 0)
+            folders = [m.folder for m in members]
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            branch.save_each(folders, "rewind", start)
+        first = 0 if level == 0 else ctx.plan.start_step
+        resume = ctx.run / "resume" / f"level_{level}"
+        branch.train_members(members, mask, start, trainer, ctx.units, resume, first, save_at)
+    else:
+        ctx.units.bar.update(_level_steps(ctx, level))
     for r in range(ctx.replicates):
         staged = files.level_dir(ctx.run, r, level, staged=True)
         if staged.is_dir():
@@ -261,6 +259,7 @@ def run_levels(
             checkpoint_every=p.checkpoint_every,
             prunable=p.prunable,
             bar=bar,
+            max_vmap=int(cfg.parallel.max_vmap),
         ),
     )
     if dense_from is not None:
@@ -294,7 +293,9 @@ def _copy_dense(source: Path, run: Path, replicates: int) -> None:
 
 
 def _level_steps(ctx: _Run, level: int) -> int:
-    """Returns the training steps of ``level`` summed over its branches."""
+    """Returns the network-steps of ``level``: training steps summed over its
+    branches and replicates."""
     if level == 0:
-        return ctx.dense.total_steps
-    return len(ctx.plan.branches) * (ctx.retrain.total_steps - ctx.plan.start_step)
+        return ctx.replicates * ctx.dense.total_steps
+    per = ctx.retrain.total_steps - ctx.plan.start_step
+    return len(ctx.plan.branches) * ctx.replicates * per

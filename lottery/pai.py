@@ -14,8 +14,9 @@ Ablations (``pai.ablations``), each trained beside the unablated mask:
 * ``reinit``: the same mask on a fresh initialization.
 * ``invert``: the ranking inverted (scores negated, never a reciprocal).
 
-Each trained network is a ``lottery.branch.Unit`` (replicates as a vmap axis,
-resumable, files written per replicate)::
+The networks of one method (every density, ablation and replicate) share one
+shape, so they train as one vmap axis, ``parallel.max_vmap`` at a time
+(``lottery.branch.train_members``: resumable, files written per network)::
 
     <run>/replicate_<r>/<method>/density_<i>/                 mask/ init/ final/ metrics.json
     <run>/replicate_<r>/<method>/density_<i>/branch_<ablation>/
@@ -287,34 +288,46 @@ def _diagnostics(ctx: _Sweep, mask: PyTree) -> list[dict]:
     return out
 
 
-def _run_point(ctx: _Sweep, method: str, i: int) -> None:
+def _run_method(ctx: _Sweep, method: str) -> None:
+    """Trains every density and ablation of ``method``, all replicates, as one vmap
+    axis (``parallel.max_vmap`` networks at a time)."""
     variants = (None, *ctx.sweep.ablations)
-    folders = {
-        v: [unit_dir(ctx.run, r, method, i, v) for r in range(ctx.replicates)] for v in variants
-    }
-    todo = [v for v in variants if not branch.done(folders[v])]
-    ctx.units.bar.update(ctx.trainer.total_steps * (len(variants) - len(todo)))
-    if not todo:
+    members, points = [], []
+    for i, density in enumerate(ctx.sweep.densities):
+        for v in variants:
+            points.append((i, v))
+            for r in range(ctx.replicates):
+                members.append(
+                    branch.Member(
+                        folder=unit_dir(ctx.run, r, method, i, v),
+                        replicate=r,
+                        label=f"{i}.{v or 'mask'}.r{r}",
+                        record={
+                            "method": method,
+                            "target_density": density,
+                            "density_index": i,
+                            "branch": v or "mask",
+                        },
+                    )
+                )
+    if branch.done([m.folder for m in members]):
+        ctx.units.bar.update(ctx.trainer.total_steps * len(members))
         return
-    masks = _masks(ctx, method, i)
-    for v in todo:
-        mask, start = masks[v]
-        ctx.units.bar.set_description(f"{method} d={ctx.sweep.densities[i]:.3g} {v or ''}")
-        unit = branch.Unit(
-            folders=folders[v],
-            resume_dir=ctx.run / "resume" / method / f"density_{i}" / (v or "mask"),
-            trainer=ctx.trainer,
-            mask=mask,
-            start=start,
-            record={
-                "method": method,
-                "target_density": ctx.sweep.densities[i],
-                "density_index": i,
-                "branch": v or "mask",
-            },
-            extras=_diagnostics(ctx, mask),
-        )
-        branch.train(unit, ctx.units)
+    ctx.units.bar.set_description(method)
+    masks, starts = {}, {}
+    for i in range(len(ctx.sweep.densities)):
+        for v, (mask, start) in _masks(ctx, method, i).items():
+            masks[i, v], starts[i, v] = mask, start
+            for r, extra in enumerate(_diagnostics(ctx, mask)):
+                members[points.index((i, v)) * ctx.replicates + r].record.update(extra)
+    branch.train_members(
+        members,
+        branch.stack_of(masks, points),
+        branch.stack_of(starts, points),
+        ctx.trainer,
+        ctx.units,
+        ctx.run / "resume" / method,
+    )
 
 
 def run_pai(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> dict:
@@ -343,7 +356,8 @@ def run_pai(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool 
     with runs.lock(run):
         params, model_state = jax.vmap(trainer.model.init)(keys["init"])
         variants = 1 + len(s.ablations)
-        total = len(s.methods) * len(s.densities) * variants * trainer.total_steps
+        total = len(s.methods) * len(s.densities) * variants * cfg.replicates
+        total *= trainer.total_steps
         bar = tqdm.tqdm(total=total, disable=not progress, unit="it", leave=False)
         ctx = _Sweep(
             cfg=cfg,
@@ -360,12 +374,12 @@ def run_pai(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool 
                 checkpoint_every=s.checkpoint_every,
                 prunable=s.prunable,
                 bar=bar,
+                max_vmap=int(cfg.parallel.max_vmap),
             ),
         )
         with bar:
             for method in s.methods:
-                for i in range(len(s.densities)):
-                    _run_point(ctx, method, i)
+                _run_method(ctx, method)
                 runs.write_json(run / runs.SUMMARY_FILE, summarize(run, s, _elapsed(began)))
         summary = summarize(run, s, _elapsed(began))
         if summary["complete"]:  # every unit written: nothing left to resume

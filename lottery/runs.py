@@ -99,7 +99,8 @@ def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
 
     Raises ``LotteryError`` naming ``config.json`` if the directory already holds
     a different config (edited by hand, or a hash collision): two configs are
-    never mixed in one directory.
+    never mixed in one directory. The ``parallel`` block (chunk size, devices) is
+    not compared: it changes how a run executes, not its results.
     """
     final = run_dir(workdir, cfg)
     final.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
             raise LotteryError(
                 str(config_path), f"cannot be read ({exc}); remove the run"
             ) from None
-        if saved != wanted:
+        if config_lib.result_fields(saved) != config_lib.result_fields(wanted):
             raise LotteryError(
                 str(config_path),
                 "holds a different config than the one being run; "

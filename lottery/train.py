@@ -7,7 +7,15 @@ optax chain cannot revive one). ``mask=None`` trains densely with no masking ops
 
 Every function here works on one replicate; ``fit`` and ``compile_epoch`` add a
 leading replicate axis with ``jax.vmap`` when asked, so K seeds or K masks train
-in one compiled program.
+in one compiled program. A trainer with a ``layout`` (``lottery.mesh``) runs the
+same program over several devices: batches split (``"data"``) or replicates
+split (``"replicates"``).
+
+Mixed precision (``dtype="bfloat16"``): the forward and backward passes run in
+bfloat16 on a bfloat16 copy of the params and inputs, while the params, their
+gradients, the optimizer state and BatchNorm statistics stay float32 (the cast's
+gradient is a cast back); the loss is computed from float32 logits. Masks stay
+boolean. bfloat16 has float32's exponent range, so no loss scaling is needed.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import optax
 import tqdm
 
 from lottery import masks as masks_lib
+from lottery import mesh as mesh_lib
 from lottery.data.base import Dataset
 from lottery.data.pipeline import augment_batch, epoch_indices
 from lottery.errors import LotteryError
@@ -31,6 +40,7 @@ from lottery.models.base import Model
 from lottery.schedules import make_optimizer, make_schedule, parse_duration
 
 PyTree = Any
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @functools.partial(
@@ -54,7 +64,9 @@ class Trainer:
     """The static description of a training run (hashable; closed over by jit).
 
     ``total_steps`` and ``steps_per_epoch`` come from the config's durations and
-    the dataset size (the last partial batch of an epoch is dropped).
+    the dataset size (the last partial batch of an epoch is dropped). ``dtype``
+    is the compute dtype (``"float32"`` or ``"bfloat16"``); ``layout`` spreads
+    the program over devices (None: one device).
     """
 
     model: Model
@@ -64,6 +76,8 @@ class Trainer:
     total_steps: int
     augment: str = "none"
     eval_batch_size: int = 1000
+    dtype: str = "float32"
+    layout: mesh_lib.Layout | None = None
 
     @property
     def num_epochs(self) -> int:
@@ -71,8 +85,12 @@ class Trainer:
         return -(-self.total_steps // self.steps_per_epoch)
 
 
-def make_trainer(model: Model, dataset: Dataset, train_cfg: Mapping) -> Trainer:
-    """Returns the ``Trainer`` for ``train_cfg`` (the config's ``train`` block)."""
+def make_trainer(
+    model: Model, dataset: Dataset, train_cfg: Mapping, layout: mesh_lib.Layout | None = None
+) -> Trainer:
+    """Returns the ``Trainer`` for ``train_cfg`` (the config's ``train`` block),
+    on the devices of ``layout`` (None: one device). With a ``"data"`` layout the
+    batch size must be a multiple of the number of devices."""
     batch_size = int(train_cfg["batch_size"])
     n = len(dataset.x_train)
     if n == 0:
@@ -81,6 +99,15 @@ def make_trainer(model: Model, dataset: Dataset, train_cfg: Mapping) -> Trainer:
         raise LotteryError(
             "train.batch_size", f"must be in [1, {n}] (the training set size), got {batch_size}"
         )
+    if layout is not None and layout.axis == "data" and batch_size % layout.size:
+        raise LotteryError(
+            "parallel.devices",
+            f"{layout.size} devices do not split train.batch_size {batch_size} evenly",
+        )
+    dtype = str(train_cfg.get("dtype", "float32"))
+    if dtype not in COMPUTE_DTYPES:
+        allowed = ", ".join(COMPUTE_DTYPES)
+        raise LotteryError("train.dtype", f"unknown dtype '{dtype}'; allowed: {allowed}")
     steps_per_epoch = n // batch_size
     total = parse_duration(train_cfg["duration"], steps_per_epoch, "train.duration")
     if total < 1:
@@ -94,6 +121,8 @@ def make_trainer(model: Model, dataset: Dataset, train_cfg: Mapping) -> Trainer:
         total_steps=total,
         augment=dataset.augment,
         eval_batch_size=int(train_cfg.get("eval_batch_size", 1000)),
+        dtype=dtype,
+        layout=layout,
     )
 
 
@@ -122,14 +151,40 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
+def cast_floats(tree: PyTree, dtype) -> PyTree:
+    """Returns ``tree`` with every floating-point leaf cast to ``dtype`` (others kept)."""
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
+    )
+
+
+def forward(
+    model: Model, params: PyTree, model_state: PyTree, x: jax.Array, train: bool, dtype: str
+) -> tuple[jax.Array, PyTree]:
+    """Returns ``(logits, new_model_state)`` of ``model.apply`` computed in ``dtype``
+    (``"float32"`` or ``"bfloat16"``): params and inputs are cast for the pass,
+    the logits come back float32 and the model state in its own dtypes."""
+    if dtype == "float32":
+        return model.apply(params, model_state, x, train=train)
+    compute = COMPUTE_DTYPES[dtype]
+    logits, new_state = model.apply(
+        cast_floats(params, compute), model_state, x.astype(compute), train=train
+    )
+    new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
+    return logits.astype(jnp.float32), new_state
+
+
 def train_step(
     trainer: Trainer, state: TrainState, mask: PyTree | None, x: jax.Array, y: jax.Array
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """Returns ``(new_state, {"loss", "accuracy"})`` after one optimizer step on
-    the batch ``(x, y)``; with a mask, pruned weights stay exactly zero."""
+    the batch ``(x, y)``; with a mask, pruned weights stay exactly zero. The pass
+    runs in ``trainer.dtype``; gradients and the update are float32."""
 
     def loss_fn(params):
-        logits, model_state = trainer.model.apply(params, state.model_state, x, train=True)
+        logits, model_state = forward(
+            trainer.model, params, state.model_state, x, True, trainer.dtype
+        )
         return cross_entropy(logits, y), (logits, model_state)
 
     (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -167,6 +222,7 @@ def run_epoch(
     batches = jax.lax.dynamic_slice_in_dim(order, offset, num_steps, axis=0)
 
     def body(state, batch_idx):
+        batch_idx = mesh_lib.constrain_batch(batch_idx, trainer.layout)
         xb, yb = x[batch_idx], y[batch_idx]
         if trainer.augment != "none":
             xb = augment_batch(jax.random.fold_in(aug_key, state.step), xb, trainer.augment)
@@ -190,12 +246,18 @@ def compile_epoch(trainer: Trainer, replicated: bool = False) -> Callable:
     def fn(state, mask, x, y, data_key, epoch, offset, num_steps):
         one = functools.partial(run_epoch, trainer, num_steps=num_steps)
         if replicated:
-            return jax.vmap(one, in_axes=(0, 0, None, None, 0, None, None))(
-                state, mask, x, y, data_key, epoch, offset
-            )
+            return jax.vmap(
+                one, in_axes=(0, 0, None, None, 0, None, None), spmd_axis_name=_spmd(trainer)
+            )(state, mask, x, y, data_key, epoch, offset)
         return one(state, mask, x, y, data_key, epoch, offset)
 
     return jax.jit(fn, static_argnames=("num_steps",), donate_argnums=(0,))
+
+
+def _spmd(trainer: Trainer) -> str | None:
+    """Returns the mesh axis a vmapped replicate axis maps onto (replicates layout)."""
+    layout = trainer.layout
+    return layout.axis if layout is not None and layout.axis == "replicates" else None
 
 
 def evaluate(
@@ -205,9 +267,12 @@ def evaluate(
     x: jax.Array,
     y: jax.Array,
     batch_size: int = 1000,
+    dtype: str = "float32",
+    layout: mesh_lib.Layout | None = None,
 ) -> dict[str, jax.Array]:
     """Returns ``{"loss", "accuracy"}`` over all of ``(x, y)`` in eval mode,
-    computed in chunks of ``batch_size`` (the last one padded and weighted out)."""
+    computed in chunks of ``batch_size`` (the last one padded and weighted out),
+    in compute ``dtype``, each chunk split over the devices of a data ``layout``."""
     n = x.shape[0]
     chunk = min(batch_size, n)
     chunks = -(-n // chunk)
@@ -218,7 +283,9 @@ def evaluate(
 
     def one(args):
         xb, yb, wb = args
-        logits, _ = model.apply(params, model_state, xb, train=False)
+        if layout is not None and chunk % layout.size == 0:
+            xb = mesh_lib.constrain_batch(xb, layout)
+        logits, _ = forward(model, params, model_state, xb, False, dtype)
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
         correct = (jnp.argmax(logits, -1) == yb).astype(jnp.float32)
         return jnp.sum(losses * wb), jnp.sum(correct * wb)
@@ -234,9 +301,18 @@ def compile_eval(trainer: Trainer, replicated: bool = False) -> Callable:
 
     def fn(state, x, y):
         def one(s):
-            return evaluate(trainer.model, s.params, s.model_state, x, y, trainer.eval_batch_size)
+            return evaluate(
+                trainer.model,
+                s.params,
+                s.model_state,
+                x,
+                y,
+                trainer.eval_batch_size,
+                trainer.dtype,
+                trainer.layout,
+            )
 
-        return jax.vmap(one)(state) if replicated else one(state)
+        return jax.vmap(one, spmd_axis_name=_spmd(trainer))(state) if replicated else one(state)
 
     return jax.jit(fn)
 
@@ -271,12 +347,23 @@ def fit(
     A non-finite loss raises ``LotteryError`` naming the learning rate, and so
     does a mask that does not match the params (naming the first bad leaf). The
     input ``state`` is donated to the compiled epoch: use the returned one.
+
+    With ``trainer.layout`` the inputs are laid out over its devices first (see
+    ``lottery.mesh``); a replicates layout pads the replicate axis to a multiple
+    of the device count with copies of the last replicate, dropped again from the
+    returned state and history.
     """
     if mask is not None:  # one clear error naming the first mismatching leaf
         first = (lambda t: jax.tree.map(lambda a: a[0], t)) if replicated else (lambda t: t)
         masks_lib.validate(first(mask), first(state.params))
     x_train, y_train = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
+    kept = int(np.shape(state.step)[0]) if replicated else 0
+    if trainer.layout is not None:
+        state, mask, data_key = _lay_out(trainer.layout, replicated, (state, mask, data_key))
+        x_train, y_train, x_test, y_test = mesh_lib.place(
+            (x_train, y_train, x_test, y_test), trainer.layout.replicated()
+        )
     epoch_fn = compile_epoch(trainer, replicated)
     eval_fn = compile_eval(trainer, replicated)
     spe = trainer.steps_per_epoch
@@ -301,7 +388,7 @@ def fit(
                 num_steps,
             )
             step += num_steps
-            metrics = _host(metrics)
+            metrics = _trim(_host(metrics), kept)
             if not np.all(metrics["finite"]):
                 raise LotteryError(
                     "train.optimizer.learning_rate",
@@ -314,7 +401,7 @@ def fit(
             bar.update(1)
             if (epoch + 1) % eval_every and step != trainer.total_steps:
                 continue
-            test = _host(eval_fn(state, x_test, y_test))
+            test = _trim(_host(eval_fn(state, x_test, y_test)), kept)
             record = {
                 "epoch": epoch + 1,
                 "step": step,
@@ -327,4 +414,28 @@ def fit(
             bar.set_postfix(test_acc=f"{np.mean(test['accuracy']):.3f}")
             if on_epoch is not None:
                 on_epoch(record)
+    if replicated and int(np.shape(state.step)[0]) != kept:  # drop the padding
+        state = jax.tree.map(lambda a: a[:kept], state)
     return state, history
+
+
+def _trim(metrics: dict, kept: int) -> dict:
+    """Returns per-replicate metric lists cut to the first ``kept`` (the padding dropped)."""
+    return {k: (v[:kept] if isinstance(v, list) else v) for k, v in metrics.items()}
+
+
+def _lay_out(layout: mesh_lib.Layout, replicated: bool, trees: tuple) -> tuple:
+    """Returns ``trees`` (state, mask, data keys) placed on ``layout``'s devices:
+    whole on every device (data layout), or split along the replicate axis after
+    padding it to a multiple of the device count with copies of the last entry."""
+    if layout.axis == "data":
+        return mesh_lib.place(trees, layout.replicated())
+    if not replicated:
+        raise LotteryError(
+            "parallel.mesh", "'replicates' splits a replicate axis; this training has none"
+        )
+    k = int(np.shape(trees[0].step)[0])
+    pad = -k % layout.size
+    if pad:
+        trees = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), trees)
+    return mesh_lib.place(trees, layout.split())

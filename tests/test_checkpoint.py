@@ -149,6 +149,20 @@ def test_train_checkpoints_keep_latest(tmp_path, trainer_state):
             ckpts.restore(state, step=10)
 
 
+def test_train_checkpoint_meta_is_a_snapshot_at_save(tmp_path, trainer_state):
+    """orbax writes JSON in a background thread; a history list appended to right
+    after ``save`` (as a training loop does) must not leak into the saved step."""
+    _, state = trainer_state
+    history = [{"epoch": 1}]
+    with TrainCheckpoints(tmp_path / "train", keep=2) as ckpts:
+        ckpts.save(10, state, {"history": history})
+        history.append({"epoch": 2})  # before the background write has run
+        history[0]["epoch"] = 99
+        ckpts.wait_until_finished()
+        _, meta = ckpts.restore(_template(state))
+    assert meta == {"history": [{"epoch": 1}]}
+
+
 def test_train_checkpoints_damaged(tmp_path, trainer_state):
     _, state = trainer_state
     with TrainCheckpoints(tmp_path / "train") as ckpts:

@@ -1,4 +1,4 @@
-"""Tests of lottery.data: loaders (mnist1d, mocked TFDS, arrays) and the JAX pipeline."""
+"""Tests of lottery.data: loaders (mnist1d, mocked TFDS, synthetic, arrays) and the JAX pipeline."""
 
 from __future__ import annotations
 
@@ -255,6 +255,83 @@ def test_unknown_dataset_and_option():
     assert "data_dir" in str(err.value)
     assert data.names()[0] == "mnist1d"
     assert {"mnist", "fashion_mnist", "cifar10", "cifar100", "svhn_cropped"} <= set(data.names())
+
+
+# ------------------------------------------------------------------- synthetic
+
+
+@pytest.mark.parametrize(
+    "like, shape, classes, augment",
+    [
+        ("mnist", (28, 28, 1), 10, "none"),
+        ("mnist1d", (40,), 10, "none"),
+        ("cifar100", (32, 32, 3), 100, "cifar"),
+        ("svhn_cropped", (32, 32, 3), 10, "none"),
+    ],
+)
+def test_synthetic_shapes_classes_dtypes(like, shape, classes, augment):
+    ds = data.load("synthetic", like=like, num_train=300, num_test=50)
+    assert ds.name == f"synthetic_{like}"
+    assert ds.x_train.shape == (300, *shape) and ds.x_test.shape == (50, *shape)
+    assert ds.y_train.shape == (300,) and ds.y_test.shape == (50,)
+    assert ds.x_train.dtype == ds.x_test.dtype == np.float32
+    assert ds.y_train.dtype == ds.y_test.dtype == np.int32
+    assert ds.num_classes == classes and ds.input_shape == shape
+    assert ds.augment == augment
+    assert 0 <= ds.y_train.min() and ds.y_train.max() < classes
+
+
+def test_synthetic_default_sizes_are_the_real_ones():
+    ds = data.load("synthetic")  # like="mnist": 60000 x 784 floats, under a second
+    assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+    assert abs(float(ds.x_train.mean())) < 0.01 and abs(float(ds.x_train.std()) - 1) < 0.01
+    sizes = {k: v[:2] for k, v in data.synthetic.SHAPES.items()}
+    assert sizes["cifar10"] == sizes["cifar100"] == (50000, 10000)
+    assert sizes["svhn_cropped"] == (73257, 26032) and sizes["mnist1d"] == (4000, 1000)
+
+
+def test_synthetic_is_deterministic_and_seeded():
+    a = data.load("synthetic", like="cifar10", num_train=64, num_test=16, seed=3)
+    b = data.load("synthetic", like="cifar10", num_train=64, num_test=16, seed=3)
+    c = data.load("synthetic", like="cifar10", num_train=64, num_test=16, seed=4)
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert not np.array_equal(a.x_train, c.x_train)
+    # the test set comes from its own stream: it does not depend on num_train
+    d = data.load("synthetic", like="cifar10", num_train=32, num_test=16, seed=3)
+    np.testing.assert_array_equal(a.x_test, d.x_test)
+    np.testing.assert_array_equal(a.y_test, d.y_test)
+
+
+def test_synthetic_labels_are_balanced_and_linearly_learnable():
+    ds = data.load("synthetic", like="mnist1d")
+    counts = np.bincount(ds.y_train, minlength=10)
+    assert counts.min() > 0.5 * counts.mean()  # every class, roughly balanced
+    # a least-squares fit of one-hot labels (a linear model) generalizes
+    onehot = np.eye(10, dtype=np.float32)[ds.y_train]
+    w, *_ = np.linalg.lstsq(ds.x_train, onehot, rcond=None)
+    accuracy = np.mean(np.argmax(ds.x_test @ w, axis=1) == ds.y_test)
+    assert accuracy > 0.7, accuracy  # chance is 0.1
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"like": "imagenet"}, "data.like"),
+        ({"seed": -1}, "data.seed"),
+        ({"num_train": 0}, "data.num_train"),
+        ({"num_test": 2.5}, "data.num_test"),
+        ({"num_train": True}, "data.num_train"),
+        ({"data_dir": "/tmp"}, "data.data_dir"),
+    ],
+)
+def test_synthetic_bad_options(options, field):
+    with pytest.raises(LotteryError) as err:
+        data.load("synthetic", **options)
+    assert err.value.field == field
+    assert len(str(err.value).splitlines()) == 1
+    if field == "data.like":
+        assert "allowed: mnist1d, mnist, fashion_mnist, cifar10" in str(err.value)
 
 
 # ---------------------------------------------------------------------- arrays

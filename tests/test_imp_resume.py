@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from subprocess_runs import chunk_steps, max_step
 from subprocess_runs import command as _command
 from subprocess_runs import kill_when as _kill_when
 
@@ -44,13 +45,6 @@ def _write_config(folder: Path, rewind: str) -> Path:
     path = folder / f"resume_{rewind}.py"
     path.write_text(CONFIG.format(rewind=rewind))
     return path
-
-
-def _resume_steps(run: Path, level: int, branch: str) -> list[int]:
-    folder = run / "resume" / f"level_{level}" / branch
-    if not folder.is_dir():
-        return []
-    return [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
 
 
 def _same_results(run_a: Path, run_b: Path, cfg) -> None:
@@ -91,25 +85,26 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize("rewind", ["init", "2ep"])
 def test_sigkill_mid_level_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, rewind):
+    """The reference trains each level's 6 networks in one program; the killed run
+    and its rerun train them 4 at a time (``parallel.max_vmap``, not hashed), so
+    this also checks that a network's results do not depend on its program."""
     config_path, cfg, reference = uninterrupted[rewind]
-
+    chunked = "--config.parallel.max_vmap=4"
     workdir = tmp_path / "killed"
     run = runs.run_dir(workdir, cfg)
     spe = 32  # 1600 training examples, batch 50
-    if rewind == "init":  # killed in level 1, in the reinit control, after its 2nd epoch
-        level, branch, after = 1, "reinit", 2 * spe
+    if rewind == "init":  # killed in level 1 in its second chunk (shuffle), after 2 epochs
+        level, first, after = 1, "shuffle", 2 * spe
     else:  # killed in the dense level 0 after its 4th epoch (the rewind point is epoch 2)
-        level, branch, after = 0, "ticket", 4 * spe
-    _kill_when(
-        _command(config_path, workdir),
-        lambda: max(_resume_steps(run, level, branch) or [0]) >= after,
-    )
+        level, first, after = 0, "ticket", 4 * spe
+    resume = run / "resume" / f"level_{level}"
+    _kill_when(_command(config_path, workdir, chunked), lambda: max_step(resume, first) >= after)
     killed_level = level
     assert not imp.level_dir(run, 0, killed_level).exists()
     assert imp.level_dir(run, 0, killed_level, staged=True).is_dir()
     assert (run / "lock").exists()  # left behind by the killed process: stale, taken over
 
-    done = subprocess.run(_command(config_path, workdir), capture_output=True, text=True)
+    done = subprocess.run(_command(config_path, workdir, chunked), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     _same_results(reference, run, cfg)
     assert not (run / "resume").exists() and not (run / "lock").exists()
@@ -121,9 +116,14 @@ def test_damaged_resume_checkpoint_restarts_the_branch_cleanly(tmp_path, uninter
     config_path, cfg, reference = uninterrupted["init"]
     workdir = tmp_path / "killed"
     run = runs.run_dir(workdir, cfg)
-    _kill_when(_command(config_path, workdir), lambda: len(_resume_steps(run, 1, "ticket")) >= 2)
-    folder = run / "resume" / "level_1" / "ticket"
-    for step in _resume_steps(run, 1, "ticket"):  # damage every kept checkpoint
+    resume = run / "resume" / "level_1"
+
+    def two_saved():
+        return any(len(steps) >= 2 for steps in chunk_steps(resume).values())
+
+    _kill_when(_command(config_path, workdir), two_saved)
+    [(folder, steps)] = chunk_steps(resume).items()  # one chunk: the whole level
+    for step in steps:  # damage every kept checkpoint
         files = [p for p in (folder / str(step)).rglob("*") if p.is_file()]
         biggest = max(files, key=lambda p: p.stat().st_size)
         biggest.write_bytes(biggest.read_bytes()[: biggest.stat().st_size // 3])

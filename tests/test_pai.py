@@ -8,7 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from subprocess_runs import command, kill_when
+from subprocess_runs import chunk_steps, command, kill_when
 
 from lottery import checkpoint, config, experiment, imp_files, pai, runs
 from lottery.errors import LotteryError
@@ -154,14 +154,15 @@ def test_bad_sweep_config_writes_nothing(tmp_path, field, value, message):
 
 
 def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(tmp_path, sweep):
-    """Killed while training GraSP's second density; the rerun matches exactly."""
+    """Killed while training GraSP (both densities and every ablation in one
+    program); the rerun matches exactly."""
     _, reference, ref_run = sweep
     config_path = _config(tmp_path)
     cfg = config.load(config_path)
     workdir = tmp_path / "runs"
     run = runs.run_dir(workdir, cfg)
-    resume = run / "resume" / "grasp" / "density_1" / "mask"
-    kill_when(command(config_path, workdir), lambda: resume.is_dir() and any(resume.iterdir()))
+    resume = run / "resume" / "grasp"
+    kill_when(command(config_path, workdir), lambda: any(chunk_steps(resume).values()))
     assert not (pai.unit_dir(run, 0, "grasp", 1, None) / "metrics.json").exists()
     done = subprocess.run(command(config_path, workdir), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
