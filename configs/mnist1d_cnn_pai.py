@@ -1,7 +1,7 @@
 """Pruning at initialization on the MNIST-1D CNN: random, magnitude, SNIP, GraSP, SynFlow.
 
 Command:  lottery run configs/mnist1d_cnn_pai.py
-Runtime:  about 8 minutes on a 2-core CPU (476 s, benchmarks/results/mnist1d_cnn_pai-cpu.md).
+Runtime:  about 6 minutes on a 2-core CPU (368 s, benchmarks/results/mnist1d_cnn_pai-cpu.md).
 Expected: as for the MLP sweep; convolutions have far fewer weights than the
           classifier, so global rankings thin them unevenly and layer collapse
           appears earlier for random and magnitude.

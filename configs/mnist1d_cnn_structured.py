@@ -1,7 +1,7 @@
 """Structured versus unstructured tickets on the MNIST-1D CNN (Chen et al. 2022 analogue).
 
 Command:  lottery run configs/mnist1d_cnn_structured.py
-Runtime:  about 7 minutes on a 2-core CPU (benchmarks/results/mnist1d_cnn_structured-cpu.md).
+Runtime:  about 4 minutes on a 2-core CPU (229 s, benchmarks/results/mnist1d_cnn_structured-cpu.md).
 Expected: channel IMP and IMP-Refill give genuinely smaller networks (fewer
           parameters and FLOPs once compacted) at the same density as unstructured
           IMP; Chen et al. find channel-wise tickets fall behind unstructured ones as

@@ -1,7 +1,7 @@
 """IMP lottery-ticket search on the MNIST-1D MLP: the README's main job.
 
 Command:  lottery run configs/mnist1d_mlp_imp.py
-Runtime:  about 4 minutes on a 2-core laptop CPU (benchmarks/results/main_job.md).
+Runtime:  about 3 minutes on a 2-core laptop CPU (172 s, benchmarks/results/main_job-cpu.md).
 Expected: the lottery-ticket effect of Frankle & Carbin (2019, Figure 3) on MNIST-1D:
           tickets between 9% and 15% density at least as accurate as the dense network
           (within a point) and several points above their random reinitializations.

@@ -1,7 +1,7 @@
 """Pruning at initialization on the MNIST-1D MLP: random, magnitude, SNIP, GraSP, SynFlow.
 
 Command:  lottery run configs/mnist1d_mlp_pai.py
-Runtime:  about 5 minutes on a 2-core CPU (305 s, benchmarks/results/mnist1d_mlp_pai-cpu.md).
+Runtime:  about 4 minutes on a 2-core CPU (251 s, benchmarks/results/mnist1d_mlp_pai-cpu.md).
 Expected: the Tanaka et al. (2020) picture in miniature: all methods close at
           moderate densities, random and magnitude degrade first at extreme
           densities, SynFlow without layer collapse at 10^-2.5.

@@ -4,10 +4,12 @@ Command:  lottery run configs/mnist_lenet300_imp.py
           (MNIST must be prepared once: tfds build mnist --file_format=array_record);
           lottery run configs/mnist_lenet300_imp.py --synthetic  trains on random data
           of MNIST's shapes and sizes instead, to measure speed without MNIST.
-Runtime:  meant for an accelerator: 31 trainings of 50,000 steps (the dense level,
-          then the ticket and `reinit` at 15 pruned levels), 5 replicates vmapped.
-          Estimate on a 2-core CPU: about 3.5 h (1.55M steps at 8.2 ms per step of
-          the 5 vmapped replicates, timed over 200 steps; evaluation excluded).
+Runtime:  meant for an accelerator (target: under 10 minutes): 7.75M network-steps
+          (the dense level's 5 replicates, then the ticket and `reinit` x 5 replicates
+          at 15 pruned levels, each level's 10 networks as one vmapped program, 50,000
+          steps each). Estimate on a 2-core CPU: about 1.9 h, extrapolated from two
+          short measured runs by `python benchmarks/lenet300_reference.py`
+          (benchmarks/results/lenet300_reference-cpu.md).
 Expected: the paper's figures (not yet reproduced here): tickets more than 0.3 points
           more accurate than the dense network (about 0.98) at 13.5% density and back
           to its accuracy at 3.6%; `reinit` tickets learn slower and lose accuracy much
