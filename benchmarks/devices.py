@@ -65,8 +65,7 @@ def worker(mesh: str, n: int, replicates: int, batch: int, repeats: int, epochs:
     x, y = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
     layout = trainer.layout
     if layout is not None:
-        where = layout.split() if stacked else layout.replicated()
-        state, mask, data_keys = mesh_lib.place((state, mask, data_keys), where)
+        state, mask, data_keys = train_lib.lay_out(layout, stacked, (state, mask, data_keys))
         x, y = mesh_lib.place((x, y), layout.replicated())
     prog = rep.compile_program(trainer, state, mask, x, y, data_keys, stacked, k)
     epoch_s = rep.median_epoch_times({0: prog}, repeats, epochs)[0]

@@ -145,14 +145,13 @@ def metrics_record(history: list[dict], r: int, mask_r: PyTree, prunable: PyTree
     """Returns the metrics of entry ``r`` of a vmapped training: density and
     per-layer density of its mask over the prunable leaves, final and best test
     accuracy (first maximum) with its step, final losses, and the evaluation
-    history (``replicate`` is ``r``; ``train`` overwrites it with the member's)."""
+    history (``train`` adds the member's ``replicate``)."""
     hist = _per_replicate(history, r)
     last = hist[-1]
     best = max(hist, key=lambda rec: rec["test_accuracy"])
     kept, total = masks_lib.count(mask_r, prunable)
     layers = masks_lib.layer_density(mask_r, prunable)
     return {
-        "replicate": r,
         "density": int(kept) / total,
         "kept": int(kept),
         "total": total,

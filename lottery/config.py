@@ -29,7 +29,6 @@ NOT_HASHED = ("name",)  # the name is already in the run directory's name
 # config.json comparison, so a run can resume with another chunk size or mesh
 EXECUTION_BLOCKS = ("parallel",)
 MESH_AXES = ("data", "replicates")  # parallel.mesh: what the devices split
-DTYPES = ("float32", "bfloat16")  # train.dtype: the compute dtype
 KINDS = ("train", "imp", "pai", "structured")  # what `lottery run` does with a config
 
 
@@ -198,7 +197,8 @@ def _positive(cfg, path: str, integer: bool = False) -> None:
 def validate(cfg: ml_collections.ConfigDict) -> None:
     """Returns None for a well-formed config; raises ``LotteryError`` naming the
     first bad field and what it allows. Model and data options are checked when
-    their factories are called (``experiment.build``)."""
+    their factories are called, ``train.dtype`` by ``train.make_trainer``
+    (``experiment.build``)."""
     _check_fields(cfg, base(), "")
     if not str(cfg.name) or any(c in str(cfg.name) for c in "/\\ ") or str(cfg.name)[0] == ".":
         raise LotteryError(
@@ -228,10 +228,6 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         raise LotteryError(
             "train.schedule.name",
             f"unknown schedule '{cfg.train.schedule.name}'; allowed: {', '.join(SCHEDULES)}",
-        )
-    if cfg.train.dtype not in DTYPES:
-        raise LotteryError(
-            "train.dtype", f"unknown dtype '{cfg.train.dtype}'; allowed: {', '.join(DTYPES)}"
         )
     _check_parallel(cfg.parallel)
     parse_duration(cfg.train.duration, 1, "train.duration")

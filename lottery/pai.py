@@ -292,24 +292,26 @@ def _run_method(ctx: _Sweep, method: str) -> None:
     """Trains every density and ablation of ``method``, all replicates, as one vmap
     axis (``parallel.max_vmap`` networks at a time)."""
     variants = (None, *ctx.sweep.ablations)
-    members, points = [], []
+    by_point: dict[tuple[int, str | None], list[branch.Member]] = {}
     for i, density in enumerate(ctx.sweep.densities):
         for v in variants:
-            points.append((i, v))
-            for r in range(ctx.replicates):
-                members.append(
-                    branch.Member(
-                        folder=unit_dir(ctx.run, r, method, i, v),
-                        replicate=r,
-                        label=f"{i}.{v or 'mask'}.r{r}",
-                        record={
-                            "method": method,
-                            "target_density": density,
-                            "density_index": i,
-                            "branch": v or "mask",
-                        },
-                    )
+            record = {
+                "method": method,
+                "target_density": density,
+                "density_index": i,
+                "branch": v or "mask",
+            }
+            by_point[i, v] = [
+                branch.Member(
+                    folder=unit_dir(ctx.run, r, method, i, v),
+                    replicate=r,
+                    label=f"{i}.{v or 'mask'}.r{r}",
+                    record=dict(record),
                 )
+                for r in range(ctx.replicates)
+            ]
+    points = list(by_point)
+    members = [m for point in points for m in by_point[point]]
     if branch.done([m.folder for m in members]):
         ctx.units.bar.update(ctx.trainer.total_steps * len(members))
         return
@@ -318,8 +320,8 @@ def _run_method(ctx: _Sweep, method: str) -> None:
     for i in range(len(ctx.sweep.densities)):
         for v, (mask, start) in _masks(ctx, method, i).items():
             masks[i, v], starts[i, v] = mask, start
-            for r, extra in enumerate(_diagnostics(ctx, mask)):
-                members[points.index((i, v)) * ctx.replicates + r].record.update(extra)
+            for member, extra in zip(by_point[i, v], _diagnostics(ctx, mask), strict=True):
+                member.record.update(extra)
     branch.train_members(
         members,
         branch.stack_of(masks, points),

@@ -360,7 +360,7 @@ def fit(
     x_test, y_test = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
     kept = int(np.shape(state.step)[0]) if replicated else 0
     if trainer.layout is not None:
-        state, mask, data_key = _lay_out(trainer.layout, replicated, (state, mask, data_key))
+        state, mask, data_key = lay_out(trainer.layout, replicated, (state, mask, data_key))
         x_train, y_train, x_test, y_test = mesh_lib.place(
             (x_train, y_train, x_test, y_test), trainer.layout.replicated()
         )
@@ -424,8 +424,9 @@ def _trim(metrics: dict, kept: int) -> dict:
     return {k: (v[:kept] if isinstance(v, list) else v) for k, v in metrics.items()}
 
 
-def _lay_out(layout: mesh_lib.Layout, replicated: bool, trees: tuple) -> tuple:
-    """Returns ``trees`` (state, mask, data keys) placed on ``layout``'s devices:
+def lay_out(layout: mesh_lib.Layout, replicated: bool, trees: tuple) -> tuple:
+    """Returns ``trees`` (state, mask, data keys; the state first) placed on
+    ``layout``'s devices, as ``fit`` places them:
     whole on every device (data layout), or split along the replicate axis after
     padding it to a multiple of the device count with copies of the last entry."""
     if layout.axis == "data":
