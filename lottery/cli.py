@@ -3,6 +3,11 @@
     lottery run CONFIG [--synthetic] [--config.a.b=value ...] [--workdir DIR] [--json]
                 [--no-progress]
     lottery report RUN_DIR [--json]
+    lottery instability RUN_DIR --level L [--points 30] [--json] [--no-progress]
+
+``instability`` trains two copies of an IMP level from its rewind point with
+different data orders and reports the error barrier on the line between them
+(``lottery.instability``; Frankle et al. 2020).
 
 ``--synthetic`` swaps the config's ``data`` block for the synthetic twin of its
 dataset (``lottery.data.synthetic``: random learnable data of the same shapes,
@@ -46,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write the table and plots of an IMP run or a PaI sweep")
     rep.add_argument("run_dir", help="a run directory holding summary.json")
     rep.add_argument("--json", action="store_true", help="print the table rows as JSON")
+    ins = sub.add_parser(
+        "instability", help="linear mode connectivity of an IMP level (error barrier)"
+    )
+    ins.add_argument("run_dir", help="an IMP run directory")
+    ins.add_argument("--level", type=int, required=True, help="the level to analyze")
+    ins.add_argument("--points", type=int, default=30, help="points on the path (default 30)")
+    ins.add_argument("--json", action="store_true", help="print the result as JSON")
+    ins.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -131,6 +144,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instability(args: argparse.Namespace) -> int:
+    from lottery import instability
+
+    result = instability.analyze(
+        args.run_dir, args.level, points=args.points, progress=not args.no_progress
+    )
+    print(instability.format_table(result), end="")
+    print(f"files: {instability.folder(args.run_dir, args.level)}")
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
@@ -142,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if rest:
                 raise LotteryError("arguments", f"unrecognized argument '{rest[0]}'")
             return _report(args)
+        if args.command == "instability":
+            if rest:
+                raise LotteryError("arguments", f"unrecognized argument '{rest[0]}'")
+            return _instability(args)
     except LotteryError as err:
         print(f"lottery: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -280,3 +280,30 @@ def config_hash(cfg: ml_collections.ConfigDict) -> str:
     machines and the order of fields)."""
     text = json.dumps(non_default(cfg), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def from_dict(d: dict) -> ml_collections.ConfigDict:
+    """Returns the config a run's ``config.json`` holds (``cfg.to_dict()`` as
+    JSON) over ``base()`` (fields added since keep their defaults), with lists
+    turned back into tuples, validated; raises ``LotteryError``
+    naming the first bad field."""
+
+    def tuples(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: tuples(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return tuple(tuples(v) for v in value)
+        return value
+
+    def merged(default: dict, given: dict) -> dict:
+        out = dict(default)
+        for k, v in given.items():
+            both = isinstance(v, dict) and isinstance(default.get(k), dict)
+            out[k] = merged(default[k], v) if both else v
+        return out
+
+    if not isinstance(d, dict):
+        raise LotteryError("config", f"expected a JSON object, got {type(d).__name__}")
+    cfg = ml_collections.ConfigDict(tuples(merged(base().to_dict(), d)))
+    validate(cfg)
+    return cfg

@@ -2,7 +2,8 @@
 
 ``streams(key)["data"]`` drives shuffling (``fold_in(data, epoch)``) and
 augmentation (``fold_in(augment, step)``); ``init`` draws weights; ``prune`` and
-``control`` are for pruning rules and control branches. Adding a stream never
+``control`` are for pruning rules and control branches; ``instability`` orders
+the data of the copies trained for linear mode connectivity. Adding a stream never
 changes the others, because each is ``fold_in(root, fixed_id)``.
 """
 
@@ -10,7 +11,15 @@ from __future__ import annotations
 
 import jax
 
-STREAM_IDS = {"init": 0, "data": 1, "augment": 2, "dropout": 3, "prune": 4, "control": 5}
+STREAM_IDS = {
+    "init": 0,
+    "data": 1,
+    "augment": 2,
+    "dropout": 3,
+    "prune": 4,
+    "control": 5,
+    "instability": 6,
+}
 
 
 def root_key(seed: int, replicate: int = 0) -> jax.Array:
