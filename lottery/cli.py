@@ -4,10 +4,13 @@
                 [--no-progress]
     lottery report RUN_DIR [--json]
     lottery instability RUN_DIR --level L [--points 30] [--json] [--no-progress]
+    lottery masks RUN_DIR [--json]
 
 ``instability`` trains two copies of an IMP level from its rewind point with
 different data orders and reports the error barrier on the line between them
-(``lottery.instability``; Frankle et al. 2020).
+(``lottery.instability``; Frankle et al. 2020). ``masks`` writes the mask report
+of an IMP run: effective density, sign flips, overlap across seeds
+(``lottery.mask_report``).
 
 ``--synthetic`` swaps the config's ``data`` block for the synthetic twin of its
 dataset (``lottery.data.synthetic``: random learnable data of the same shapes,
@@ -59,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--points", type=int, default=30, help="points on the path (default 30)")
     ins.add_argument("--json", action="store_true", help="print the result as JSON")
     ins.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    msk = sub.add_parser("masks", help="mask report of an IMP run (overlap, effective density)")
+    msk.add_argument("run_dir", help="an IMP run directory")
+    msk.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -157,6 +163,19 @@ def _instability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _masks(args: argparse.Namespace) -> int:
+    from lottery import mask_report, report
+
+    result = mask_report.analyze_run(args.run_dir)
+    written = mask_report.write(result, report.report_dir(args.run_dir))
+    print(mask_report.format_table(result), end="")
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (0, or 2 for bad input)."""
     parser = _parser()
@@ -172,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if rest:
                 raise LotteryError("arguments", f"unrecognized argument '{rest[0]}'")
             return _instability(args)
+        if args.command == "masks":
+            if rest:
+                raise LotteryError("arguments", f"unrecognized argument '{rest[0]}'")
+            return _masks(args)
     except LotteryError as err:
         print(f"lottery: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
