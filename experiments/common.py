@@ -1,0 +1,49 @@
+"""Shared helpers of the reproductions: run a config through the library, time it,
+and write results that a rerun with the same seed reproduces exactly.
+
+Each reproduction writes ``results.md`` (metrics only, printed to a fixed
+precision, so a rerun rewrites it byte for byte), its PNG plots, and
+``timing.json`` (the wall time of that invocation, which naturally varies).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lottery  # noqa: F401  (sets the XLA flag before any JAX computation)
+from lottery import config as config_lib
+from lottery import imp, report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(config_file: str, **fields) -> config_lib.ml_collections.ConfigDict:
+    """Returns the config in ``configs/<config_file>`` with each ``a__b=value``
+    of ``fields`` set as ``a.b`` (as ``--config.a.b=value`` would)."""
+    cfg = config_lib.load(ROOT / "configs" / config_file)
+    for dotted, value in fields.items():
+        config_lib.override(cfg, dotted.replace("__", "."), repr(value))
+    return cfg
+
+
+def run_imp(cfg, workdir: Path) -> dict:
+    """Returns the IMP summary of ``cfg`` run (or resumed) under ``workdir``,
+    with the standard report written into the run directory."""
+    summary = imp.run_imp(cfg, workdir, progress=True)
+    report.write(summary, report.report_dir(summary["run_dir"]))
+    return summary
+
+
+def pct(mean: float, std: float) -> str:
+    """Returns ``"mm.mm ± s.ss"`` of a mean and std given as fractions."""
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def write_timing(out: Path, began: float, **extra) -> float:
+    """Writes ``out/timing.json`` (wall seconds since ``began`` and ``extra``);
+    returns the seconds."""
+    seconds = round(time.perf_counter() - began, 1)
+    (out / "timing.json").write_text(json.dumps({"wall_seconds": seconds, **extra}) + "\n")
+    return seconds
