@@ -3,8 +3,10 @@
 On the CPU, XLA (jax 0.10) hands reductions to YNNPACK fusions whose tiling
 depends on the whole batched shape, so a replicate's sums (a bias gradient, a
 mean) came out in a different floating-point order when it trained beside three
-others than when it trained alone. With YNNPACK fusions off, every model without
-BatchNorm trains bit for bit the same at any vmap width (``tests/test_replicates.py``);
+others than when it trained alone. With YNNPACK fusions off, the MLP trains bit
+for bit the same at any vmap width (``tests/test_replicates.py``), and so do the
+convolutional models without BatchNorm on AVX2 CPUs (on AVX-512 ones XLA's loop
+vectorization still differs between batched shapes; see docs/decisions.md);
 measured here it costs nothing (a K = 8 MLP epoch: 61 ms with the flag, 76 ms
 without). The flag only names ``xla_cpu`` options, so GPU and TPU runs are untouched.
 

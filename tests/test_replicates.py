@@ -3,6 +3,7 @@ how many others share its program (``parallel.max_vmap``), bit for bit on CPU.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
@@ -87,7 +88,19 @@ def test_train_replicates_vmapped_equal_alone_and_a_single_replicate(tmp_path, m
     assert accs == alone["test_accuracy_per_replicate"]
     assert accs[0] == single["test_accuracy_per_replicate"][0]
     lines = [(Path(s["run_dir"]) / runs.METRICS_FILE).read_text() for s in (together, alone)]
-    assert lines[0] == lines[1]  # every epoch's losses and accuracies
+    if model == "mlp":
+        assert lines[0] == lines[1]  # every epoch's losses and accuracies, bit for bit
+        return
+    # The CNN is bit-exact across widths only on some CPUs: on AVX-512 machines XLA
+    # vectorizes its convolutions' and the cross-entropy's loops differently at
+    # different batched shapes, and the losses differ in the last bits
+    # (docs/decisions.md, "Scale"). Its records must still agree to float rounding.
+    records = [[json.loads(line) for line in text.splitlines()] for text in lines]
+    assert len(records[0]) == len(records[1]) > 0
+    for a, b in zip(*records, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
 
 
 def test_pai_sweep_in_chunks_equals_one_program(tmp_path):

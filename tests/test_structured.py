@@ -93,9 +93,10 @@ def test_compacted_network_equals_masked_network(case):
     x = jax.random.normal(jax.random.key(7), (4, *case[1]))
     masked = masks.apply(params, mask)
     # float32 rounding differs with the shorter reductions of the compacted layers;
-    # through VGG-19's 16 conv + BatchNorm layers it grows to ~2e-5, so the float32
-    # check there is 5e-5, and every model is also checked in float64 to 1e-9.
-    tol32 = 5e-5 if case[0] == "vgg19" else 1e-5
+    # through the deep BatchNorm networks (VGG-19's 16 conv layers, ResNet-18's 17)
+    # it grows to ~2e-5 on some CPUs, so the float32 check there is 5e-5, and every
+    # model is also checked in float64 to 1e-9.
+    tol32 = 5e-5 if case[0] in ("vgg19", "resnet18") else 1e-5
     for dtype, tol in ((jnp.float32, tol32), (jnp.float64, 1e-9)):
         with jax.enable_x64(dtype == jnp.float64):
             cast = functools.partial(_cast, dtype=dtype)
