@@ -10,6 +10,9 @@ The public API, importable from ``lottery`` directly:
 * training: ``make_trainer``, ``init_state``, ``state_from_params``, ``fit``,
   ``evaluate``, ``train_step``, ``TrainState``, ``Trainer``.
 * configs: ``default_config`` (every field and its default).
+* extension points (docs/extending.md): ``register_criterion`` (IMP pruning
+  criteria), ``register_control`` (control branches), ``register_kind``
+  (experiment kinds), ``register_model``; scorers go into ``lottery.scores.SCORERS``.
 * errors: ``LotteryError``.
 
 Importing the package sets one XLA flag for the CPU backend (``lottery.xla_flags``)
@@ -23,14 +26,18 @@ xla_flags.configure()
 # ruff: noqa: E402  (the flag must be set before anything below imports jax)
 
 from lottery.config import base as default_config
+from lottery.controls import register_control
+from lottery.criteria import register_criterion
 from lottery.data import Dataset, from_arrays
 from lottery.data import load as load_data
 from lottery.errors import LotteryError
+from lottery.kinds import register_kind
 from lottery.masks import apply as apply_mask
 from lottery.masks import count, density, intersect, jaccard, layer_density, ones
 from lottery.masks import validate as validate_mask
 from lottery.models import Model, from_flax, param_count
 from lottery.models import get as get_model
+from lottery.models import register as register_model
 from lottery.prune import Target, prune
 from lottery.scores import magnitude as magnitude_scores
 from lottery.select import layer_rates, prunable
@@ -74,6 +81,10 @@ __all__ = [
     "param_count",
     "prunable",
     "prune",
+    "register_control",
+    "register_criterion",
+    "register_kind",
+    "register_model",
     "state_from_params",
     "train_step",
     "validate_mask",

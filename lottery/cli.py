@@ -104,7 +104,7 @@ def _synthetic(cfg) -> None:
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     from lottery import config as config_lib
-    from lottery import experiment, mesh
+    from lottery import kinds, mesh
 
     mesh.initialize_distributed()  # multi-host jobs only; before any JAX computation
     cfg = config_lib.load(args.config)
@@ -113,25 +113,22 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     for key, text in _split_overrides(rest):
         config_lib.override(cfg, key, text)
     kind = cfg.get("kind", "train")
-    if kind in ("imp", "pai", "structured"):
-        from lottery import imp, pai, report, structured_run
-
-        run = {
-            "imp": imp.run_imp,
-            "pai": pai.run_pai,
-            "structured": structured_run.run_structured,
-        }[kind]
-        summary = run(cfg, args.workdir, progress=not args.no_progress)
-        files = report.write(summary, report.report_dir(summary["run_dir"]))
-        print(report.format_table(summary), end="")
-        print(f"run: {summary['run_dir']}; report: {files['txt'].parent}")
-    else:
-        summary = experiment.run_train(cfg, args.workdir, progress=not args.no_progress)
+    summary = kinds.get(kind)(cfg, args.workdir, not args.no_progress)  # lottery.kinds.KINDS
+    if kind == "train":
         acc = summary["test_accuracy"]
         print(
             f"test accuracy {acc:.4f} ({summary['replicates']} replicate(s)); "
             f"run: {summary['run_dir']}"
         )
+    else:
+        from lottery import report
+
+        if summary.get("kind") in report.KINDS:
+            files = report.write(summary, report.report_dir(summary["run_dir"]))
+            print(report.format_table(summary), end="")
+            print(f"run: {summary['run_dir']}; report: {files['txt'].parent}")
+        else:  # a kind the report does not know (a fork's own)
+            print(f"run: {summary.get('run_dir')}")
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     return 0

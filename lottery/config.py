@@ -19,6 +19,7 @@ from typing import Any
 
 import ml_collections
 
+from lottery import kinds
 from lottery.errors import LotteryError
 from lottery.schedules import OPTIMIZERS, SCHEDULES, parse_duration
 
@@ -29,7 +30,6 @@ NOT_HASHED = ("name",)  # the name is already in the run directory's name
 # config.json comparison, so a run can resume with another chunk size or mesh
 EXECUTION_BLOCKS = ("parallel",)
 MESH_AXES = ("data", "replicates")  # parallel.mesh: what the devices split
-KINDS = ("train", "imp", "pai", "structured")  # what `lottery run` does with a config
 
 
 def base() -> ml_collections.ConfigDict:
@@ -78,6 +78,7 @@ def base() -> ml_collections.ConfigDict:
                 "checkpoint_every": "10ep",
                 "structure": "weights",
                 "group_score": "l1",
+                "criterion": "magnitude",
             },
             "structured": {
                 "variants": ("weights", "channels", "refill"),
@@ -204,8 +205,7 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         raise LotteryError(
             "name", f"must be a plain word (no '/', spaces or leading '.'), got {cfg.name!r}"
         )
-    if cfg.kind not in KINDS:
-        raise LotteryError("kind", f"unknown kind '{cfg.kind}'; allowed: {', '.join(KINDS)}")
+    kinds.get(cfg.kind)  # a registered kind (lottery.kinds.KINDS)
     if cfg.seed < 0:
         raise LotteryError("seed", f"must be >= 0, got {cfg.seed}")
     _positive(cfg, "replicates", integer=True)
@@ -282,6 +282,22 @@ def config_hash(cfg: ml_collections.ConfigDict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def with_defaults(d: dict) -> dict:
+    """Returns the config dict ``d`` (``cfg.to_dict()``, e.g. a run's ``config.json``)
+    merged over ``base().to_dict()``: fields added to ``base()`` since ``d`` was
+    written get their defaults, so an older run compares equal to the same config
+    today (its hash, over non-default fields only, is unchanged too)."""
+
+    def merged(default: dict, given: dict) -> dict:
+        out = dict(default)
+        for k, v in given.items():
+            both = isinstance(v, dict) and isinstance(default.get(k), dict)
+            out[k] = merged(default[k], v) if both else v
+        return out
+
+    return merged(base().to_dict(), d)
+
+
 def from_dict(d: dict) -> ml_collections.ConfigDict:
     """Returns the config a run's ``config.json`` holds (``cfg.to_dict()`` as
     JSON) over ``base()`` (fields added since keep their defaults), with lists
@@ -295,15 +311,8 @@ def from_dict(d: dict) -> ml_collections.ConfigDict:
             return tuple(tuples(v) for v in value)
         return value
 
-    def merged(default: dict, given: dict) -> dict:
-        out = dict(default)
-        for k, v in given.items():
-            both = isinstance(v, dict) and isinstance(default.get(k), dict)
-            out[k] = merged(default[k], v) if both else v
-        return out
-
     if not isinstance(d, dict):
         raise LotteryError("config", f"expected a JSON object, got {type(d).__name__}")
-    cfg = ml_collections.ConfigDict(tuples(merged(base().to_dict(), d)))
+    cfg = ml_collections.ConfigDict(tuples(with_defaults(d)))
     validate(cfg)
     return cfg

@@ -16,7 +16,10 @@ comes from *which* weights are kept or *what values* they start from:
   never a reciprocal), on the ticket's starting weights.
 
 Every function works on one replicate (the caller vmaps over replicates) and
-returns ``(mask, weights)`` with ``weights = {"params", "model_state"}``.
+returns ``(mask, weights)`` with ``weights = {"params", "model_state"}``. A fork
+adds its own with ``register_control(name, fn)``: it is appended to ``CONTROLS``,
+and a control's PRNG stream is keyed by its position there, so appending leaves
+the keys (and results) of the existing controls unchanged; inserting would not.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lottery.errors import LotteryError
 from lottery.models.base import Model
 from lottery.prune import layer_counts, prune_to_counts
 
@@ -104,3 +108,13 @@ CONTROLS: dict[str, Control] = {
     "shuffle": shuffle,
     "invert": invert,
 }
+
+
+def register_control(name: str, fn: Control) -> Control:
+    """Appends ``fn(ctx, model, prunable) -> (mask, weights)`` to ``CONTROLS`` as
+    ``name`` (usable in ``imp.controls``) and returns it; raises
+    ``LotteryError("imp.controls", ...)`` if ``name`` is taken."""
+    if name in CONTROLS:
+        raise LotteryError("imp.controls", f"control '{name}' is already registered")
+    CONTROLS[name] = fn
+    return fn

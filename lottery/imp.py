@@ -4,7 +4,9 @@ Frankle & Carbin (2019), "The Lottery Ticket Hypothesis": level 0 trains the
 dense network; each later level removes ``imp.fraction`` of the remaining
 prunable weights by the magnitude of the previous level's *trained* weights
 (globally or per layer, with per-layer rate multipliers such as the output layer
-at half rate), rewinds, and retrains. Rewinding (``imp.rewind``):
+at half rate), rewinds, and retrains. ``imp.criterion`` swaps the magnitude for
+another rule of ``lottery.criteria`` (a function of the trained weights and
+level 0's rewind weights). Rewinding (``imp.rewind``):
 
 * ``"init"``: to the initial weights (Frankle & Carbin 2019).
 * ``"500it"`` / ``"2ep"``: to the dense run's weights (and BatchNorm statistics)
@@ -52,7 +54,7 @@ import jax
 import ml_collections
 import tqdm
 
-from lottery import branch, controls, imp_plan, runs
+from lottery import branch, controls, criteria, imp_plan, runs
 from lottery import experiment as experiment_lib
 from lottery import imp_files as files
 from lottery import masks as masks_lib
@@ -60,7 +62,6 @@ from lottery import train as train_lib
 from lottery.imp_files import branch_dir, level_dir, summarize
 from lottery.imp_plan import Plan, plan, retrain_trainer
 from lottery.prune import Target, prune
-from lottery.scores.magnitude import magnitude
 from lottery.structured import ticket
 
 PyTree = Any
@@ -102,22 +103,20 @@ def _level_inputs(ctx: _Run, level: int) -> dict[str, tuple[PyTree, PyTree, trai
         return {"ticket": (ones, {"params": params, "model_state": model_state}, ctx.dense)}
     prev_mask = files.load(ctx.run, level - 1, "ticket", "mask", t.mask, k)
     trained = files.load(ctx.run, level - 1, "ticket", "final", t.weights, k)
+    rewind0 = files.load(ctx.run, 0, "ticket", "rewind", t.weights, k)
     p = ctx.plan
+    criterion = criteria.CRITERIA[p.criterion]
 
-    def prune_one(params, mask):
-        return prune(
-            magnitude(params), mask, Target.remove(p.fraction), p.scope, p.rates, p.prunable
-        )
+    def prune_one(params, initial, mask):
+        scores = criterion(params, initial)
+        return prune(scores, mask, Target.remove(p.fraction), p.scope, p.rates, p.prunable)
 
     if p.structure == "weights":
         prune_fn = ctx.units.compiled("prune", lambda: jax.jit(jax.vmap(prune_one)))
-        mask = prune_fn(trained["params"], prev_mask)
+        mask = prune_fn(trained["params"], rewind0["params"], prev_mask)
     else:
         mask = _structured_masks(ctx, trained["params"], prev_mask, level)
-    if p.mode in ("init", "step"):
-        start = files.load(ctx.run, 0, "ticket", "rewind", t.weights, k)
-    else:
-        start = trained
+    start = rewind0 if p.mode in ("init", "step") else trained
     out = {"ticket": (mask, start, ctx.retrain)}
     for name in p.controls:
         key_id = list(controls.CONTROLS).index(name)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lottery import controls, structured
+from lottery import controls, criteria, structured
 from lottery import experiment as experiment_lib
 from lottery import masks as masks_lib
 from lottery import train as train_lib
@@ -38,7 +38,9 @@ class Plan:
     ``mode`` is ``"init"``, ``"step"``, ``"lr"`` or ``"finetune"``;
     ``rewind_step`` is k (0 unless ``mode == "step"``); ``densities`` are the
     ticket's prunable densities at levels 0..levels-1 (exact: counts do not
-    depend on the scores); ``prunable`` is a tree of Python bools.
+    depend on the scores); ``prunable`` is a tree of Python bools;
+    ``criterion`` names the ``lottery.criteria.CRITERIA`` entry that scores the
+    weights of unstructured levels.
     """
 
     levels: int
@@ -53,6 +55,7 @@ class Plan:
     checkpoint_every: int
     structure: str = "weights"
     group_score: str = "l1"
+    criterion: str = criteria.DEFAULT
 
     @property
     def control_registry(self) -> dict:
@@ -111,6 +114,7 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
         allowed = ", ".join(SCOPES)
         raise LotteryError("imp.scope", f"unknown scope '{imp.scope}'; allowed: {allowed}")
     structure = _structure(imp, trainer)
+    criterion = _criterion(imp, structure)
     registry = control_registry(structure)
     names = list(imp.controls)
     for name in names:
@@ -139,7 +143,22 @@ def plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Plan:
         checkpoint_every=every,
         structure=structure,
         group_score=str(imp.group_score),
+        criterion=criterion,
     )
+
+
+def _criterion(imp: ml_collections.ConfigDict, structure: str) -> str:
+    """Returns ``imp.criterion`` checked against ``lottery.criteria.CRITERIA``; a
+    non-default criterion needs unstructured tickets (``imp.structure = "weights"``)."""
+    name = imp.criterion
+    criteria.get(name)
+    if structure != "weights" and name != criteria.DEFAULT:
+        raise LotteryError(
+            "imp.criterion",
+            f"criterion '{name}' needs imp.structure 'weights' (structured tickets rank "
+            f"units by imp.group_score); got imp.structure '{structure}'",
+        )
+    return str(name)
 
 
 def _structure(imp: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> str:

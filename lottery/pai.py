@@ -50,7 +50,6 @@ from lottery.prune import SCOPES, prune_to_counts
 
 PyTree = Any
 ABLATIONS = ("shuffle", "reinit", "invert")
-METHODS = (*scores.SCORERS, "random_erk")
 DEFAULT_DENSITIES = tuple(10 ** (-q / 4) for q in range(2, 13))  # 10^-0.5 .. 10^-3
 
 
@@ -69,6 +68,12 @@ class Sweep:
     checkpoint_every: int
 
 
+def method_names() -> tuple[str, ...]:
+    """Returns the ``pai.methods`` names allowed now: every scorer registered in
+    ``lottery.scores.SCORERS`` (a fork may add its own) and ``random_erk``."""
+    return (*scores.SCORERS, "random_erk")
+
+
 def _positive_int(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise LotteryError(field, f"must be a positive integer, got {value!r}")
@@ -85,7 +90,7 @@ def sweep_plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Sw
     iterations = {str(k): v for k, v in pai.iterations.items()}
     for name in iterations:
         if name not in scores.SCORERS:
-            allowed = ", ".join(METHODS)
+            allowed = ", ".join(method_names())
             raise LotteryError(f"pai.iterations.{name}", f"unknown method; allowed: {allowed}")
     for name in pai.methods:
         if name == "random_erk":  # random positions, Erdős–Rényi-Kernel layer densities
@@ -97,7 +102,7 @@ def sweep_plan(cfg: ml_collections.ConfigDict, trainer: train_lib.Trainer) -> Sw
         if name == "synflow":
             options["float64"] = bool(pai.synflow_float64)
         if name not in scores.SCORERS:
-            allowed = ", ".join(METHODS)
+            allowed = ", ".join(method_names())
             raise LotteryError("pai.method", f"unknown method '{name}'; allowed: {allowed}")
         scorer = scores.get(name, **options)
         rounds = _positive_int(iterations.get(name, 1), f"pai.iterations.{name}")

@@ -100,7 +100,8 @@ def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
     Raises ``LotteryError`` naming ``config.json`` if the directory already holds
     a different config (edited by hand, or a hash collision): two configs are
     never mixed in one directory. The ``parallel`` block (chunk size, devices) is
-    not compared: it changes how a run executes, not its results.
+    not compared: it changes how a run executes, not its results; a field added to
+    ``config.base()`` after the file was written compares as its default.
     """
     final = run_dir(workdir, cfg)
     final.mkdir(parents=True, exist_ok=True)
@@ -113,6 +114,8 @@ def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
             raise LotteryError(
                 str(config_path), f"cannot be read ({exc}); remove the run"
             ) from None
+        if isinstance(saved, dict):  # fields added to base() since it was written
+            saved = json.loads(json.dumps(config_lib.with_defaults(saved)))
         if config_lib.result_fields(saved) != config_lib.result_fields(wanted):
             raise LotteryError(
                 str(config_path),

@@ -35,6 +35,19 @@ def test_open_run_writes_config_first_and_refuses_another(tmp_path):
     assert str(run / "config.json") in str(err.value) and "different config" in str(err.value)
 
 
+def test_open_run_accepts_a_config_written_before_a_field_was_added(tmp_path):
+    cfg = _cfg(seed=3)
+    run = runs.open_run(tmp_path, cfg)
+    older = runs.read_json(run / "config.json")
+    del older["imp"]["criterion"]  # as written before imp.criterion existed
+    (run / "config.json").write_text(json.dumps(older))
+    assert runs.open_run(tmp_path, cfg) == run
+    older["imp"]["fraction"] = 0.5  # a real difference is still refused
+    (run / "config.json").write_text(json.dumps(older))
+    with pytest.raises(LotteryError, match="different config"):
+        runs.open_run(tmp_path, cfg)
+
+
 def test_lock_is_exclusive_and_released(tmp_path):
     with runs.lock(tmp_path) as path:
         holder = json.loads(path.read_text())
