@@ -9,6 +9,7 @@ precision, so a rerun rewrites it byte for byte), its PNG plots, and
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -47,3 +48,40 @@ def write_timing(out: Path, began: float, **extra) -> float:
     seconds = round(time.perf_counter() - began, 1)
     (out / "timing.json").write_text(json.dumps({"wall_seconds": seconds, **extra}) + "\n")
     return seconds
+
+
+def run_pai(cfg, workdir: Path) -> dict:
+    """Returns the pruning-at-initialization summary of ``cfg`` run (or resumed)
+    under ``workdir``, with the standard report written into the run directory."""
+    from lottery import pai
+
+    summary = pai.run_pai(cfg, workdir, progress=True)
+    report.write(summary, report.report_dir(summary["run_dir"]))
+    return summary
+
+
+def pai_table(summary: dict, methods: list[str], variant: str | None = None) -> list[str]:
+    """Returns markdown rows of a PaI summary: a row per density, a column per
+    method, ``mean ± std`` accuracy (%) of the unablated masks (``variant`` None)
+    or of one ablation; a ``†`` marks points where some layer collapsed (the
+    unablated mask pruned a whole layer in some replicate), a ``‡`` points where no
+    layer is empty but no input-to-output path survives (effective density 0)."""
+    by = {(r["method"], r["density"]): r for r in summary["results"]}
+    densities = sorted({r["density"] for r in summary["results"]}, reverse=True)
+    lines = ["| density | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for d in densities:
+        cells = []
+        for m in methods:
+            r = by.get((m, d))
+            if r is None:
+                cells.append("")
+                continue
+            stat = (
+                (r["accuracy_mean"], r["accuracy_std"])
+                if variant is None
+                else (r["ablations"][variant]["mean"], r["ablations"][variant]["std"])
+            )
+            mark = " †" if r["collapsed_layers"] else (" ‡" if not r["effective_density"] else "")
+            cells.append(pct(*stat) + mark)
+        lines.append(f"| 10^{math.log10(d):.2f} | " + " | ".join(cells) + " |")
+    return lines
