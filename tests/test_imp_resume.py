@@ -83,7 +83,7 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("rewind", ["init", "2ep"])
+@pytest.mark.parametrize("rewind", ["init", pytest.param("2ep", marks=pytest.mark.slow)])
 def test_sigkill_mid_level_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, rewind):
     """The reference trains each level's 6 networks in one program; the killed run
     and its rerun train them 4 at a time (``parallel.max_vmap``, not hashed), so

@@ -153,6 +153,7 @@ def test_bad_sweep_config_writes_nothing(tmp_path, field, value, message):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow  # about 100 s; the IMP SIGKILL test covers resume in the default run
 def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(tmp_path, sweep):
     """Killed while training GraSP (both densities and every ablation in one
     program); the rerun matches exactly."""

@@ -77,7 +77,16 @@ def _half(groups, seed=0):
     return keep
 
 
-@pytest.mark.parametrize("case", GROUPED, ids=_ids)
+# the three slowest cases (about 160 s on 2 cores) run with -m slow; VGG-16/19,
+# ResNet-20 with shortcut B and ResNet-32/56 keep both families in the default run
+_SLOW_COMPACTION = {"vgg11", "resnet20", "resnet18"}
+COMPACTION_CASES = [
+    pytest.param(c, id=_ids(c), marks=[pytest.mark.slow] if _ids(c) in _SLOW_COMPACTION else [])
+    for c in GROUPED
+]
+
+
+@pytest.mark.parametrize("case", COMPACTION_CASES)
 def test_compacted_network_equals_masked_network(case):
     """Acceptance 1: half of every group's units pruned at random; the compacted
     network's logits (and BatchNorm statistics) equal the masked network's to 1e-5."""
