@@ -8,6 +8,7 @@ precision, so a rerun rewrites it byte for byte), its PNG plots, and
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -85,3 +86,26 @@ def pai_table(summary: dict, methods: list[str], variant: str | None = None) -> 
             cells.append(pct(*stat) + mark)
         lines.append(f"| 10^{math.log10(d):.2f} | " + " | ".join(cells) + " |")
     return lines
+
+
+def start(doc: str, here: Path) -> tuple[Path, Path, float]:
+    """Parses a reproduction's command line (``--workdir``, default ``here/runs``;
+    ``--out``, default ``here``; ``doc``'s first line is the help) and creates the
+    output folder; returns ``(workdir, out, began)``, ``began`` the start time."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workdir", default=str(here / "runs"))
+    parser.add_argument("--out", default=str(here))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(args.workdir), out, time.perf_counter()
+
+
+def finish(out: Path, lines: list[str], began: float, **extra) -> int:
+    """Writes ``lines`` as ``out/results.md`` and ``out/timing.json`` (with
+    ``extra``), prints them and the wall time; returns 0 (the exit status)."""
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    seconds = write_timing(out, began, **extra)
+    print("\n".join(lines))
+    print(f"wall time {seconds} s")
+    return 0

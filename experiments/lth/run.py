@@ -12,10 +12,8 @@ level and branch, mean ± std over replicates), ``accuracy_vs_density.png``,
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,15 +25,9 @@ from lottery import mask_report  # noqa: E402
 
 def main() -> int:
     """Runs the reproduction and writes its outputs next to this script; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    workdir, out, began = common.start(__doc__, HERE)
     cfg = common.load("mnist1d_mlp_imp.py", replicates=5)
-    summary = common.run_imp(cfg, Path(args.workdir))
+    summary = common.run_imp(cfg, workdir)
     masks = mask_report.analyze_run(summary["run_dir"])
     written = mask_report.write(masks, Path(summary["run_dir"]) / "report")
     shutil.copy(Path(summary["run_dir"]) / "report" / "accuracy_vs_density.png", out)
@@ -61,11 +53,7 @@ def main() -> int:
             f"{100 * m['random_prune']['effective']:.2f}% | "
             f"{100 * m['replicate_jaccard']:.1f}% ({100 * m['random_jaccard']:.1f}%) |"
         )
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    seconds = common.write_timing(out, began)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    return common.finish(out, lines, began)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ for byte), ``pai_ablations.png``, ``imp_controls.png`` and ``timing.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,22 +44,16 @@ def _imp_table(summary: dict) -> list[str]:
 
 def main() -> int:
     """Runs the PaI sweep and the IMP run, writes the outputs; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    workdir, out, began = common.start(__doc__, HERE)
     pai_cfg = common.load(
         "mnist1d_mlp_pai.py", pai__methods=METHODS, pai__densities=DENSITIES,
         pai__ablations=ABLATIONS,
     )  # fmt: skip
     pai_cfg.name = "missing_the_mark_pai"
-    pai_summary = common.run_pai(pai_cfg, Path(args.workdir))
+    pai_summary = common.run_pai(pai_cfg, workdir)
     imp_cfg = common.load("mnist1d_mlp_imp.py", imp__levels=LEVELS, imp__controls=CONTROLS)
     imp_cfg.name = "missing_the_mark_imp"
-    imp_summary = common.run_imp(imp_cfg, Path(args.workdir))
+    imp_summary = common.run_imp(imp_cfg, workdir)
     dense = imp_summary["levels"][0]["ticket"]
     lines = [
         "# Missing the mark on the MNIST-1D MLP: results",
@@ -79,13 +71,9 @@ def main() -> int:
         lines += common.pai_table(pai_summary, list(METHODS), ablation)
     lines += ["", "## IMP tickets (rewinding to init) and their controls", ""]
     lines += _imp_table(imp_summary)
-    (out / "results.md").write_text("\n".join(lines) + "\n")
     report.plot_pai_accuracy(pai_summary, out / "pai_ablations.png")
     report.plot_accuracy(imp_summary, out / "imp_controls.png")
-    seconds = common.write_timing(out, began)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    return common.finish(out, lines, began)
 
 
 if __name__ == "__main__":

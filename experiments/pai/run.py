@@ -12,9 +12,7 @@ Writes ``results.md`` (metrics only: a rerun rewrites it byte for byte),
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -28,13 +26,7 @@ CONFIGS = {"mlp": "mnist1d_mlp_pai.py", "cnn": "mnist1d_cnn_pai.py"}
 
 def main() -> int:
     """Runs both sweeps and writes the outputs next to this script; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    workdir, out, began = common.start(__doc__, HERE)
     lines = [
         "# Pruning at initialization on MNIST-1D: results",
         "",
@@ -45,16 +37,12 @@ def main() -> int:
         "from input to output survives (effective density 0).",
     ]
     for name, config_file in CONFIGS.items():
-        summary = common.run_pai(common.load(config_file), Path(args.workdir))
+        summary = common.run_pai(common.load(config_file), workdir)
         methods = summary["methods"]
         lines += ["", f"## {name} (`configs/{config_file}`)", ""]
         lines += common.pai_table(summary, methods)
         report.plot_pai_accuracy(summary, out / f"accuracy_{name}.png")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    seconds = common.write_timing(out, began)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    return common.finish(out, lines, began)
 
 
 if __name__ == "__main__":

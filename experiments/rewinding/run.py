@@ -15,9 +15,7 @@ the rewind point, 30 points). Learning-rate rewinding (``lr``) and fine-tuning
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -81,13 +79,7 @@ def _plot_modes(summaries: dict, path: Path) -> None:
 
 def main() -> int:
     """Runs the reproduction and writes its outputs next to this script; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out, workdir = Path(args.out), Path(args.workdir)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    workdir, out, began = common.start(__doc__, HERE)
     rows, summaries = [], {}
     for k in KS:
         rewind = "init" if k == 0 else f"{k}ep"
@@ -124,13 +116,9 @@ def main() -> int:
         ]
         density = summaries[names[0]]["levels"][level]["density"]
         lines.append(f"| {level} | {100 * density:.1f}% | " + " | ".join(cells) + " |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
     _plot_barrier(rows, out / "barrier_vs_k.png")
     _plot_modes(summaries, out / "accuracy_vs_density.png")
-    seconds = common.write_timing(out, began)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    return common.finish(out, lines, began)
 
 
 if __name__ == "__main__":

@@ -12,30 +12,23 @@ rewrites it byte for byte), ``accuracy_vs_cost.png`` and ``timing.json``.
 
 from __future__ import annotations
 
-import argparse
+import shutil
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import common  # noqa: E402
 
-from lottery import report, report_structured, structured_run  # noqa: E402
+from lottery import report, structured_run  # noqa: E402
 
 
 def main() -> int:
     """Runs the comparison and writes the outputs next to this script; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
+    workdir, out, began = common.start(__doc__, HERE)
     cfg = common.load("mnist1d_cnn_structured.py")
-    summary = structured_run.run_structured(cfg, Path(args.workdir), progress=True)
-    report.write(summary, report.report_dir(summary["run_dir"]))
+    summary = structured_run.run_structured(cfg, workdir, progress=True)
+    files = report.write(summary, report.report_dir(summary["run_dir"]))
     lines = [
         "# Structured versus unstructured tickets on the MNIST-1D CNN: results",
         "",
@@ -49,12 +42,8 @@ def main() -> int:
         report.format_table(summary).rstrip("\n"),
         "```",
     ]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    report_structured.plot(summary, out / "accuracy_vs_cost.png", report._save, report._figure)
-    seconds = common.write_timing(out, began)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    shutil.copyfile(files["accuracy_plot"], out / "accuracy_vs_cost.png")  # the report's plot
+    return common.finish(out, lines, began)
 
 
 if __name__ == "__main__":

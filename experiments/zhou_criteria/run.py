@@ -14,9 +14,7 @@ byte for byte), ``accuracy_vs_density.png`` and ``timing.json`` (the wall time).
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -98,14 +96,8 @@ def _plot(summaries: dict, path: Path) -> None:
 
 def main() -> int:
     """Runs the reproduction and writes its outputs next to this script; returns 0."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default=str(HERE / "runs"))
-    parser.add_argument("--out", default=str(HERE))
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
-    summaries = {c: common.run_imp(_config(c), Path(args.workdir)) for c in zhou.CRITERIA}
+    workdir, out, began = common.start(__doc__, HERE)
+    summaries = {c: common.run_imp(_config(c), workdir) for c in zhou.CRITERIA}
     dense = _stat(summaries["large_final"], 0, "ticket")
     lines = [
         "# Zhou et al. (2019) criteria on MNIST-1D: results",
@@ -122,12 +114,8 @@ def main() -> int:
         ("reinit", "reinit (the large_final mask on a fresh initialization)"),
     ):
         lines += ["", f"## {title}", "", *_table(summaries, branch)]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
     _plot(summaries, out / "accuracy_vs_density.png")
-    seconds = common.write_timing(out, began, levels=LEVELS, replicates=3)
-    print("\n".join(lines))
-    print(f"wall time {seconds} s")
-    return 0
+    return common.finish(out, lines, began, levels=LEVELS, replicates=3)
 
 
 if __name__ == "__main__":
