@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lottery import checkpoint, runs
+from lottery import checkpoint, faults, runs
 from lottery import masks as masks_lib
 from lottery import train as train_lib
 from lottery.errors import LotteryError
@@ -137,59 +137,81 @@ def warn(message: str) -> None:
     print(f"lottery: warning: {message}", file=sys.stderr)
 
 
+def _finite_or_none(value: Any) -> Any:
+    return value if not isinstance(value, float) or np.isfinite(value) else None
+
+
 def _per_replicate(history: list[dict], r: int) -> list[dict]:
-    return [{k: (v[r] if isinstance(v, list) else v) for k, v in rec.items()} for rec in history]
+    return [
+        {k: _finite_or_none(v[r] if isinstance(v, list) else v) for k, v in rec.items()}
+        for rec in history
+    ]
 
 
-def metrics_record(history: list[dict], r: int, mask_r: PyTree, prunable: PyTree) -> dict:
+def metrics_record(
+    history: list[dict],
+    r: int,
+    mask_r: PyTree,
+    prunable: PyTree,
+    diverged_epoch: int | None = None,
+) -> dict:
     """Returns the metrics of entry ``r`` of a vmapped training: density and
     per-layer density of its mask over the prunable leaves, final and best test
-    accuracy (first maximum) with its step, final losses, and the evaluation
-    history (``train`` adds the member's ``replicate``)."""
+    accuracy (first maximum) with its step, final losses, ``diverged`` and the
+    evaluation history (``train`` adds the member's ``replicate``).
+
+    A member whose loss became NaN or infinite (``diverged_epoch``, 1-based) is
+    written with ``diverged: true``, that epoch, and null accuracies and losses (a
+    NaN network's argmax is no measurement); its history keeps the epochs before,
+    with non-finite values as null."""
     hist = _per_replicate(history, r)
     last = hist[-1]
-    best = max(hist, key=lambda rec: rec["test_accuracy"])
     kept, total = masks_lib.count(mask_r, prunable)
     layers = masks_lib.layer_density(mask_r, prunable)
-    return {
+    out = {
         "density": int(kept) / total,
         "kept": int(kept),
         "total": total,
         "layer_density": {k: float(v) for k, v in layers.items()},
-        "test_accuracy": last["test_accuracy"],
-        "test_loss": last["test_loss"],
-        "train_accuracy": last["train_accuracy"],
-        "train_loss": last["train_loss"],
-        "best_test_accuracy": best["test_accuracy"],
-        "best_step": best["step"],
+        "diverged": diverged_epoch is not None,
         "steps": last["step"],
         "history": hist,
     }
+    measured = ("test_accuracy", "test_loss", "train_accuracy", "train_loss")
+    if diverged_epoch is not None:
+        out.update(dict.fromkeys(measured), best_test_accuracy=None, best_step=None)
+        out["diverged_epoch"] = int(diverged_epoch)
+        return out
+    best = max(hist, key=lambda rec: rec["test_accuracy"])
+    out.update({k: last[k] for k in measured})
+    out.update(best_test_accuracy=best["test_accuracy"], best_step=best["step"])
+    return out
 
 
-def _restore(unit: Unit, template: PyTree) -> tuple[Any, list]:
-    """Returns ``(state, history)`` from the unit's latest training checkpoint,
-    or ``(None, [])`` to start over (none saved; damaged, with a warning naming it;
-    or past ``save_at`` with a ``rewind/`` missing)."""
+def _restore(unit: Unit, template: PyTree) -> tuple[Any, dict]:
+    """Returns ``(state, meta)`` from the unit's latest training checkpoint (meta:
+    ``history`` and ``diverged``, member index to epoch), or ``(None, {})`` to
+    start over (none saved; damaged, with a warning naming it; or past
+    ``save_at`` with a ``rewind/`` missing)."""
     if not unit.resume_dir.is_dir():
-        return None, []
+        return None, {}
     try:
         with checkpoint.TrainCheckpoints(unit.resume_dir, keep=2) as ckpts:
             if ckpts.latest_step() is None:
-                return None, []
+                return None, {}
             state, meta = ckpts.restore(template)
     except LotteryError as err:
         warn(f"{err.message}; restarting this branch from its start")
         shutil.rmtree(unit.resume_dir, ignore_errors=True)
-        return None, []
+        return None, {}
     step = int(np.asarray(state.step)[0])
     if unit.save_at is not None and step > unit.save_at:
         missing = [f for f in unit.folders if not (Path(f) / "rewind").is_dir()]
         if missing:
             warn(f"'{missing[0] / 'rewind'}' is missing; restarting this branch from its start")
             shutil.rmtree(unit.resume_dir, ignore_errors=True)
-            return None, []
-    return state, list(meta["history"])
+            return None, {}
+    return state, meta
 
 
 def chunks(count: int, cap: int) -> list[range]:
@@ -253,7 +275,9 @@ def train(unit: Unit, ctx: Context) -> None:
     trainer, k = unit.trainer, len(unit.members)
     for folder in unit.folders:
         Path(folder).mkdir(parents=True, exist_ok=True)
+    where = {"level": unit.members[0].record.get("level"), "first": unit.members[0].label}
     save_each(unit.folders, "mask", unit.mask)
+    faults.point("mask_saved", **where)
     data_keys = ctx.data_keys[np.asarray([m.replicate for m in unit.members])]
 
     def build():
@@ -265,10 +289,25 @@ def train(unit: Unit, ctx: Context) -> None:
     init_state = ctx.compiled(f"init_state_{id(trainer)}", build)(unit.start, unit.mask)
     init_state = dataclasses.replace(init_state, step=jnp.full((k,), unit.first_step, jnp.int32))
     save_each(unit.folders, "init", weights(init_state))
+    faults.point("init_saved", **where)
     template = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), init_state)
-    state, history = _restore(unit, template)
+    state, meta = _restore(unit, template)
     if state is None:
-        state, history = init_state, []
+        state = init_state
+    history = list(meta.get("history", []))
+    diverged = {int(i): int(e) for i, e in meta.get("diverged", {}).items()}
+
+    def on_diverged(i: int, epoch: int) -> None:
+        if i not in diverged:
+            diverged[i] = epoch
+            member = unit.members[i]
+            place = "".join(f"{k} {v}, " for k, v in member.record.items())
+            warn(
+                f"{place}{member.label}: the training loss became NaN or infinite in "
+                f"epoch {epoch}; marked diverged (lower train.optimizer.learning_rate), "
+                "the other networks go on"
+            )
+
     step = int(np.asarray(state.step)[0])
     ctx.bar.update((step - unit.first_step) * k)
     total, every = trainer.total_steps, ctx.checkpoint_every
@@ -278,6 +317,7 @@ def train(unit: Unit, ctx: Context) -> None:
     began = time.perf_counter()
     with checkpoint.TrainCheckpoints(unit.resume_dir, keep=2) as ckpts:
         for stop in sorted(stops):
+            faults.point("segment", **where, step=step)
             state, hist = train_lib.fit(
                 trainer,
                 state,
@@ -288,20 +328,26 @@ def train(unit: Unit, ctx: Context) -> None:
                 eval_every=ctx.eval_every,
                 progress=False,
                 until=stop,
+                on_diverged=on_diverged,
             )
             history = history + hist  # a new list: a started save may still read the old
             ctx.bar.update((stop - step) * k)
             step = stop
             if stop == unit.save_at:
                 save_each(unit.folders, "rewind", weights(state))
+                faults.point("rewind_saved", **where)
             if stop < total:
-                ckpts.save(stop, state, {"history": history})
+                ckpts.save(stop, state, {"history": history, "diverged": diverged})
+                faults.point("checkpoint_started", **where, step=stop)
         ckpts.wait_until_finished()
     save_each(unit.folders, "final", weights(state))
+    faults.point("final_saved", **where)
     seconds = round(time.perf_counter() - began, 3)
     host_mask = jax.device_get(unit.mask)
     for i, member in enumerate(unit.members):
-        record = metrics_record(history, i, index(host_mask, i), ctx.prunable)
+        record = metrics_record(history, i, index(host_mask, i), ctx.prunable, diverged.get(i))
         record = {**member.record, **record, "replicate": member.replicate, "seconds": seconds}
         runs.write_json(Path(member.folder) / METRICS, record)
+        faults.point("metrics_written", **where, member=i)
     shutil.rmtree(unit.resume_dir, ignore_errors=True)
+    faults.point("unit_done", **where)

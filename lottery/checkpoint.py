@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from lottery import faults
 from lottery.errors import LotteryError
 
 PyTree = Any
@@ -128,6 +129,7 @@ def save_tree(path: str | Path, tree: PyTree, *, overwrite: bool = False) -> Non
     data, custom = _prepare(tree)
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(path, data, custom_metadata=custom, force=overwrite)
+        faults.point("tree_saving", item=path.name)
         ckptr.wait_until_finished()
 
 
@@ -148,6 +150,21 @@ def restore_tree(path: str | Path, template: PyTree) -> PyTree:
         data = ckptr.restore(path, want)
     _check_digest(path, custom, data)
     return _unstorable(template, data)
+
+
+def saved_digest(path: str | Path) -> str:
+    """Returns the SHA-256 of every leaf's path, dtype, shape and bytes recorded
+    when the tree at ``path`` was saved (what ``restore_tree`` checks the data
+    against): two checkpoints with equal digests hold equal trees. Raises
+    ``LotteryError`` naming ``path`` if there is none or it has no digest."""
+    path = Path(path).absolute()
+    if not path.is_dir():
+        raise _error(path, "no such checkpoint directory")
+    with _reading(path), ocp.StandardCheckpointer() as ckptr:
+        custom = ckptr.metadata(path).custom_metadata
+    if not custom or _DIGEST not in custom:
+        raise _error(path, "its metadata has no lottery digest (damaged, or not saved by lottery)")
+    return str(custom[_DIGEST])
 
 
 class TrainCheckpoints:

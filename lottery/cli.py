@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from lottery.errors import LotteryError
 
 EXIT_BAD_INPUT = 2
+EXIT_OS_ERROR = 3  # the file system refused a write or read (e.g. a full disk)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +175,8 @@ def _masks(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (0, or 2 for bad input)."""
+    """Runs the command line; returns the exit status (0; 2 for bad input; 3 when
+    the file system fails, e.g. a full disk, with one line naming the file)."""
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     try:
@@ -195,6 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LotteryError as err:
         print(f"lottery: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:  # a full disk, a read-only or vanished folder
+        where = err.filename or "file system"
+        print(
+            f"lottery: error: {where}: {err.strerror or err}; nothing was lost: "
+            "free the space (or fix the folder) and rerun the same command",
+            file=sys.stderr,
+        )
+        return EXIT_OS_ERROR
     return EXIT_BAD_INPUT
 
 

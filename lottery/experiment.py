@@ -70,6 +70,20 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
 
 
+def accuracy_stats(
+    records: list[dict], exclude: frozenset[int] = frozenset()
+) -> tuple[float | None, float | None, list[int]]:
+    """Returns ``(mean, std, diverged)`` of the final test accuracy in metrics
+    records (one per replicate): mean and std over the records neither marked
+    ``diverged`` nor in ``exclude`` (None, None if none is left), and the indices
+    of those marked ``diverged``."""
+    diverged = [i for i, rec in enumerate(records) if rec.get("diverged")]
+    left = [i for i in range(len(records)) if i not in diverged and i not in exclude]
+    ok = [records[i]["test_accuracy"] for i in left]
+    mean, std = mean_std(ok) if ok else (None, None)
+    return mean, std, diverged
+
+
 def pruning_setup(
     block: ml_collections.ConfigDict, trainer: train_lib.Trainer, prefix: str
 ) -> tuple[Any, dict[str, float], int]:

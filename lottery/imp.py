@@ -54,7 +54,7 @@ import jax
 import ml_collections
 import tqdm
 
-from lottery import branch, controls, criteria, imp_plan, runs
+from lottery import branch, controls, criteria, faults, imp_plan, runs
 from lottery import experiment as experiment_lib
 from lottery import imp_files as files
 from lottery import masks as masks_lib
@@ -181,6 +181,7 @@ def _run_level(ctx: _Run, level: int) -> None:
     ctx.units.bar.set_description(f"level {level}/{ctx.plan.levels - 1}")
     if not branch.done([m.folder for m in members]):
         inputs = _level_inputs(ctx, level)
+        faults.point("level_inputs", level=level)
         mask = branch.stack_of({n: inputs[n][0] for n in names}, list(names))
         start = branch.stack_of({n: inputs[n][1] for n in names}, list(names))
         trainer = inputs[names[0]][2]
@@ -201,9 +202,11 @@ def _run_level(ctx: _Run, level: int) -> None:
         staged = files.level_dir(ctx.run, r, level, staged=True)
         if staged.is_dir():
             staged.rename(files.level_dir(ctx.run, r, level))
+            faults.point("level_renamed", level=level, replicate=r)
     shutil.rmtree(ctx.run / "resume" / f"level_{level}", ignore_errors=True)
     with contextlib.suppress(OSError):  # only when empty
         (ctx.run / "resume").rmdir()
+    faults.point("level_done", level=level)
 
 
 def run_imp(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> dict:
@@ -221,6 +224,7 @@ def run_imp(cfg: ml_collections.ConfigDict, workdir: str | Path, progress: bool 
         return existing
     run = runs.open_run(workdir, cfg)
     with runs.lock(run):
+        faults.point("locked")
         return run_levels(cfg, run, dense, dataset, p, progress, began)
 
 

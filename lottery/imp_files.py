@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from lottery import runs
 from lottery import train as train_lib
 from lottery.branch import load_each
-from lottery.experiment import mean_std
+from lottery.experiment import accuracy_stats
 from lottery.imp_plan import Plan
 
 PyTree = Any
@@ -80,15 +80,25 @@ def load(run: Path, level: int, branch: str, item: str, template: PyTree, k: int
     return load_each(folders, item, template)
 
 
-def _branch_summary(records: list[dict]) -> dict:
-    accs = [rec["test_accuracy"] for rec in records]
-    mean, std = mean_std(accs)
+def _branch_summary(records: list[dict], tainted: frozenset[int]) -> dict:
+    """Returns a branch's accuracy over the replicates that did not diverge and
+    whose masks do not descend from a diverged ticket (``tainted``): ``diverged``
+    lists the first, ``after_divergence`` the second; the means are None if no
+    replicate is left."""
+    mean, std, diverged = accuracy_stats(records, tainted)
+    ok = [rec for r, rec in enumerate(records) if r not in diverged and r not in tainted]
+    best_step = best_accuracy = None
+    if ok:
+        best_step = statistics.fmean(rec["best_step"] for rec in ok)
+        best_accuracy = statistics.fmean(rec["best_test_accuracy"] for rec in ok)
     return {
         "mean": mean,
         "std": std,
-        "per_replicate": accs,
-        "best_step": statistics.fmean(rec["best_step"] for rec in records),
-        "best_accuracy": statistics.fmean(rec["best_test_accuracy"] for rec in records),
+        "per_replicate": [rec["test_accuracy"] for rec in records],
+        "diverged": diverged,
+        "after_divergence": sorted(tainted),
+        "best_step": best_step,
+        "best_accuracy": best_accuracy,
     }
 
 
@@ -98,12 +108,16 @@ def summarize(run: str | Path, p: Plan, wall_seconds: float) -> dict:
     ``rewind``, ``branches``, ``complete``, and ``levels``: one object per finished
     level with ``level``, ``density`` (kept fraction of the prunable weights),
     ``layer_density`` (mean over replicates) and per branch
-    ``{"mean", "std", "per_replicate", "best_step", "best_accuracy"}`` of the
-    final test accuracy over replicates (controls from level 1 on)."""
+    ``{"mean", "std", "per_replicate", "diverged", "after_divergence",
+    "best_step", "best_accuracy"}`` of the final test accuracy over replicates
+    (controls from level 1 on). A replicate whose loss became NaN is listed in
+    ``diverged``; at every later level, whose masks are pruned from its NaN
+    weights, in ``after_divergence``; both are left out of the means."""
     run = Path(run)
     cfg = runs.read_json(run / runs.CONFIG_FILE)
     k = int(cfg["replicates"])
     levels = []
+    tainted: set[int] = set()  # replicates whose ticket diverged at an earlier level
     for level in range(p.levels):
         if not level_done(run, level, k):
             break
@@ -119,7 +133,8 @@ def summarize(run: str | Path, p: Plan, wall_seconds: float) -> dict:
                     name: statistics.fmean(rec["layer_density"][name] for rec in records)
                     for name in records[0]["layer_density"]
                 }
-            entry[branch] = _branch_summary(records)
+            entry[branch] = _branch_summary(records, frozenset(tainted))
+        tainted |= set(entry["ticket"]["diverged"])
         levels.append(entry)
     return {
         "kind": "imp",

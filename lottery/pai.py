@@ -406,8 +406,10 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
     with ``method``, ``density`` (the target), ``direct_density`` and
     ``effective_density`` (means over replicates), ``accuracy_mean``,
     ``accuracy_std``, ``accuracy_per_replicate``, ``collapsed_layers`` (layers at
-    zero density in any replicate), ``layer_density`` (mean), and ``ablations``:
-    ``{name: {"mean", "std"}}`` of the ablated masks' accuracy."""
+    zero density in any replicate), ``layer_density`` (mean), ``diverged`` (the
+    replicates whose loss became NaN, left out of the accuracy; see
+    ``experiment.accuracy_stats``), and ``ablations``: ``{name: {"mean", "std",
+    "diverged"}}`` of the ablated masks' accuracy."""
     run = Path(run)
     cfg = runs.read_json(run / runs.CONFIG_FILE)
     k = int(cfg["replicates"])
@@ -419,7 +421,7 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
             if not branch.done(folders):
                 continue
             recs = [runs.read_json(f / branch.METRICS) for f in folders]
-            mean, std = experiment_lib.mean_std([rec["test_accuracy"] for rec in recs])
+            mean, std, diverged = experiment_lib.accuracy_stats(recs)
             entry = {
                 "method": method,
                 "density": density,
@@ -428,6 +430,7 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
                 "accuracy_mean": mean,
                 "accuracy_std": std,
                 "accuracy_per_replicate": [rec["test_accuracy"] for rec in recs],
+                "diverged": diverged,
                 "collapsed_layers": sorted({n for rec in recs for n in rec["collapsed_layers"]}),
                 "layer_density": {
                     n: statistics.fmean(rec["layer_density"][n] for rec in recs)
@@ -438,9 +441,9 @@ def summarize(run: str | Path, s: Sweep, wall_seconds: float) -> dict:
             for ablation in s.ablations:
                 afolders = [unit_dir(run, r, method, i, ablation) for r in range(k)]
                 if branch.done(afolders):
-                    accs = [runs.read_json(f / branch.METRICS)["test_accuracy"] for f in afolders]
-                    amean, astd = experiment_lib.mean_std(accs)
-                    entry["ablations"][ablation] = {"mean": amean, "std": astd}
+                    arecs = [runs.read_json(f / branch.METRICS) for f in afolders]
+                    amean, astd, adiv = experiment_lib.accuracy_stats(arecs)
+                    entry["ablations"][ablation] = {"mean": amean, "std": astd, "diverged": adiv}
             results.append(entry)
     return {
         "kind": "pai",

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lottery import report_structured
+from lottery import faults, report_structured, runs
 from lottery.errors import LotteryError
 
 MAX_LABELLED_LEVELS = 20
@@ -75,9 +75,21 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def _accuracy_cell(mean: float | None, std: float | None, diverged: list | None = None) -> str:
+    """``mean ± std`` in %, then ``(k diverged)`` if replicates diverged; "diverged"
+    if all did (mean None with a diverged list), "-" where there is nothing."""
+    if mean is None:
+        return "diverged" if diverged else "-"
+    cell = f"{_pct(mean)} ± {_pct(std or 0.0)}"
+    return f"{cell} ({len(diverged)} diverged)" if diverged else cell
+
+
 def format_table(summary: dict) -> str:
     """Returns a fixed-width table, one row per level: level, density %, per-branch
-    ``mean ± std`` test accuracy in %, and the ticket's mean best step; "-" where missing.
+    ``mean ± std`` test accuracy in %, and the ticket's mean best step; "-" where
+    missing. Replicates whose loss became NaN (or whose mask descends from such a
+    ticket) are left out of the mean and counted (``(1 diverged)``); a cell where
+    every replicate diverged reads "diverged".
 
     For a PaI summary: one row per method and target density (methods in the
     summary's order, densities descending), see ``_format_pai_table``."""
@@ -93,7 +105,9 @@ def format_table(summary: dict) -> str:
         cells = [str(lv["level"]), _pct(lv["density"])]
         for b in branches:
             r = lv.get(b)
-            cells.append("-" if r is None else f"{_pct(r['mean'])} ± {_pct(r.get('std') or 0.0)}")
+            r = r or {}
+            bad = [*(r.get("diverged") or []), *(r.get("after_divergence") or [])]
+            cells.append(_accuracy_cell(r.get("mean"), r.get("std"), bad))
         step = (lv.get("ticket") or {}).get("best_step")
         cells.append("-" if step is None else str(round(step)))
         rows.append(cells)
@@ -133,6 +147,7 @@ def _atomic(path: Path, write_fn: Callable[[Path], None]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write_fn(tmp)
+        faults.point("report_written", file=path.name)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -162,19 +177,34 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
         return plot_pai_accuracy(summary, path)
     levels = _check(summary)
     fig, ax = _figure()
+    diverged: list[float] = []
     for b in _branches(summary, levels):
         pts = [
             (100 * lv["density"], 100 * lv[b]["mean"], 100 * (lv[b].get("std") or 0.0))
             for lv in levels
-            if lv.get(b) is not None
+            if lv.get(b) is not None and lv[b].get("mean") is not None
+        ]
+        diverged += [
+            100 * lv["density"]
+            for lv in levels
+            if (lv.get(b) or {}).get("diverged") or (lv.get(b) or {}).get("after_divergence")
         ]
         if not pts:
             continue
         x, mean, std = np.array(pts).T
         (line,) = ax.plot(x, mean, marker="o", label=b)
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    if diverged:  # along the bottom edge: where some replicate's loss became NaN
+        ax.plot(
+            diverged,
+            [0.02] * len(diverged),
+            "v",
+            color="red",
+            transform=ax.get_xaxis_transform(),
+            label="diverged replicate(s)",
+        )
     dense = next((lv for lv in levels if lv["level"] == 0 and lv.get("ticket")), None)
-    if dense is not None:
+    if dense is not None and dense["ticket"].get("mean") is not None:
         ax.axhline(100 * dense["ticket"]["mean"], color="gray", linestyle="--", label="dense")
     ax.set_xscale("log")
     ax.invert_xaxis()
@@ -276,10 +306,6 @@ def _pct3(x: float | None) -> str:
     return f"{100 * x:#.3g}".rstrip(".")
 
 
-def _mean_std_cell(mean: float | None, std: float | None) -> str:
-    return "-" if mean is None else f"{_pct(mean)} ± {_pct(std or 0.0)}"
-
-
 def _format_pai_table(summary: dict) -> str:
     """A fixed-width table, one row per method and target density: ``method``,
     ``density`` (``10^-2.50``), ``direct %`` and ``effective %`` (3 significant
@@ -298,11 +324,12 @@ def _format_pai_table(summary: dict) -> str:
             density_label(r["density"]),
             _pct3(r.get("direct_density")),
             _pct3(r.get("effective_density")),
-            _mean_std_cell(r["accuracy_mean"], r.get("accuracy_std")),
+            _accuracy_cell(r["accuracy_mean"], r.get("accuracy_std"), r.get("diverged")),
             ",".join(r.get("collapsed_layers") or []) or "-",
         ]
         for a in ablations:
-            cells.append(_mean_std_cell(_ablation(r, a).get("mean"), _ablation(r, a).get("std")))
+            ab = _ablation(r, a)
+            cells.append(_accuracy_cell(ab.get("mean"), ab.get("std"), ab.get("diverged")))
         rows.append(cells)
     widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
     lines = [
@@ -361,7 +388,10 @@ def plot_pai_accuracy(summary: dict, path: str | Path) -> Path:
     ablations = _pai_ablations(summary, results)
     collapsed: list[tuple[float, float]] = []
     for method in _pai_methods(summary, results):
-        mine = sorted((r for r in results if r["method"] == method), key=lambda r: r["density"])
+        mine = sorted(
+            (r for r in results if r["method"] == method and r["accuracy_mean"] is not None),
+            key=lambda r: r["density"],
+        )
         if not mine:
             continue
         x = np.array([r["density"] for r in mine])
@@ -521,6 +551,7 @@ def write(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     rows = table_rows(summary)  # validates before anything is created
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    runs.sweep(out, orbax=False)  # temporary files of a killed earlier writer
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()

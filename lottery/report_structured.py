@@ -63,7 +63,7 @@ def format_table(summary: dict) -> str:
                     f"{100 * lv['target_density']:.2f}",
                     "dense" if lv["level"] == 0 else LABELS.get(v, v),
                     f"{100 * r['density']:.2f}",
-                    f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}",
+                    _accuracy(r),
                     str(round(r["params_compacted"])),
                     f"{r['flops_compacted'] / 1e3:.1f}",
                     f"{r['flops_masked'] / 1e3:.1f}",
@@ -77,6 +77,15 @@ def format_table(summary: dict) -> str:
         f"{dense.get('params', 0)} params, {dense.get('flops', 0) / 1e3:.1f} kFLOPs\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def _accuracy(r: dict) -> str:
+    """``mean ± std`` in %, ``(k diverged)`` after it, or "diverged" if all did."""
+    diverged = r.get("diverged") or []
+    if r.get("mean") is None:
+        return "diverged" if diverged else "-"
+    cell = f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
+    return f"{cell} ({len(diverged)} diverged)" if diverged else cell
 
 
 def plot(summary: dict, path: str | Path, save, figure) -> Path:
@@ -94,8 +103,10 @@ def plot(summary: dict, path: str | Path, save, figure) -> Path:
         pts = [
             (lv[v]["density"], lv[v]["flops_compacted"], lv[v]["mean"], lv[v]["std"])
             for lv in levels
-            if lv.get(v)
+            if lv.get(v) and lv[v].get("mean") is not None
         ]
+        if not pts:
+            continue
         density, flops, mean, std = np.array(pts).T
         for ax_, x in ((left, 100 * density), (right, flops / 1e3)):
             (line,) = ax_.plot(x, 100 * mean, marker="o", label=LABELS.get(v, v))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import ml_collections
 
 from lottery import config as config_lib
+from lottery import faults
 from lottery.errors import LotteryError
 
 CONFIG_FILE = "config.json"
@@ -38,12 +40,17 @@ def write_json(path: Path, obj: Any) -> None:
     """Writes ``obj`` as JSON to ``path`` atomically (temp file, fsync, rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        faults.point("json_written", file=path.name)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file
+        raise
 
 
 def append_jsonl(path: Path, record: dict) -> None:
@@ -67,7 +74,8 @@ def finished_summary(final: Path) -> dict | None:
 @contextlib.contextmanager
 def staged(final: Path, cfg: ml_collections.ConfigDict) -> Iterator[Path]:
     """Yields a fresh staging folder holding ``config.json``; on a clean exit it is
-    renamed to ``final``, on an exception it is removed.
+    renamed to ``final``, on an exception it is removed. Staging folders of
+    ``final`` left by processes no longer running (SIGKILL) are removed first.
 
     Raises ``LotteryError`` if ``final`` exists but holds no finished run.
     """
@@ -77,6 +85,10 @@ def staged(final: Path, cfg: ml_collections.ConfigDict) -> Iterator[Path]:
             "workdir", f"'{final}' exists but holds no finished run; remove it to rerun"
         )
     final.parent.mkdir(parents=True, exist_ok=True)
+    for old in final.parent.glob(f".{final.name}.partial-*"):  # left by a killed process
+        pid = old.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
     stage = final.with_name(f".{final.name}.partial-{os.getpid()}")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
@@ -90,6 +102,30 @@ def staged(final: Path, cfg: ml_collections.ConfigDict) -> Iterator[Path]:
 
 
 LOCK_FILE = "lock"
+_TMP_FILE = re.compile(r"^\..+\.tmp-(\d+)$")  # write_json's and the report's temporary names
+_ORBAX_TMP = ".orbax-checkpoint-tmp"  # orbax's not-yet-finalized checkpoint folders
+
+
+def sweep(directory: str | Path, *, orbax: bool = True) -> list[Path]:
+    """Removes what killed processes left half-written under ``directory``:
+    temporary files ``.<name>.tmp-<pid>`` of processes no longer running and,
+    with ``orbax``, orbax's unfinished ``*.orbax-checkpoint-tmp*`` folders (call
+    it with ``orbax`` only while holding the directory's lock: no other process
+    can then be saving there). Returns the removed paths."""
+    removed = []
+    root = Path(directory)
+    if not root.is_dir():
+        return removed
+    for path in sorted(root.rglob("*")):
+        match = _TMP_FILE.match(path.name)
+        stale = bool(match) and not _alive(int(match.group(1)))
+        if stale or (orbax and _ORBAX_TMP in path.name and path.is_dir()):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def open_run(workdir: str | Path, cfg: ml_collections.ConfigDict) -> Path:
@@ -151,7 +187,8 @@ def lock(directory: str | Path) -> Iterator[Path]:
 
     Raises ``LotteryError`` naming the holder if another live process holds it.
     A lock left by a process that no longer runs on this host is taken over
-    (renamed aside atomically first, so two processes cannot both take it).
+    (renamed aside atomically first, so two processes cannot both take it), and
+    what such a process left half-written in ``directory`` is removed (``sweep``).
     """
     path = Path(directory) / LOCK_FILE
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
@@ -160,6 +197,11 @@ def lock(directory: str | Path) -> Iterator[Path]:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _holder(path)
+            for _ in range(40):  # just created: its holder may not have written it yet
+                if holder.get("pid") or not path.exists():
+                    break
+                time.sleep(0.05)
+                holder = _holder(path)
             pid, host = holder.get("pid"), holder.get("host")
             stale = host == me["host"] and isinstance(pid, int) and not _alive(pid)
             if not stale:
@@ -179,6 +221,7 @@ def lock(directory: str | Path) -> Iterator[Path]:
             continue
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
+        sweep(directory)
         break
     else:
         raise LotteryError("workdir", f"could not take the lock {path}")

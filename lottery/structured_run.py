@@ -141,6 +141,7 @@ def summarize(run: Path, model: Model, plans: dict, wall_seconds: float) -> dict
                 "mean": lv["ticket"]["mean"],
                 "std": lv["ticket"]["std"],
                 "per_replicate": lv["ticket"]["per_replicate"],
+                "diverged": lv["ticket"]["diverged"],
                 **{key: statistics.fmean(c[key] for c in each) for key in each[0]},
                 "controls": {
                     b: {"mean": lv[b]["mean"], "std": lv[b]["std"]}

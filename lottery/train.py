@@ -333,6 +333,7 @@ def fit(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     until: int | None = None,
+    on_diverged: Callable[[int, int], None] | None = None,
 ) -> tuple[TrainState, list[dict]]:
     """Returns ``(state, history)`` after training from ``state.step`` to
     ``trainer.total_steps`` (or to step ``until``, e.g. a rewind point), one
@@ -344,8 +345,13 @@ def fit(
     call), ``test_loss``,
     ``test_accuracy`` (lists over replicates when ``replicated``). ``on_epoch`` is
     called with each record as it is made (e.g. to append it to a JSONL file).
-    A non-finite loss raises ``LotteryError`` naming the learning rate, and so
-    does a mask that does not match the params (naming the first bad leaf). The
+    A non-finite loss raises ``LotteryError`` naming the learning rate, unless
+    ``on_diverged`` is given (replicated training only): then training goes on,
+    ``on_diverged(r, epoch)`` is called once per replicate ``r`` whose loss was
+    NaN or infinite in 1-based ``epoch`` (its later arithmetic stays NaN: vmapped
+    replicates share no values, so the others are unaffected), and the caller
+    marks it (``lottery.branch``). A mask that does not match the params raises
+    ``LotteryError`` naming the first bad leaf. The
     input ``state`` is donated to the compiled epoch: use the returned one.
 
     With ``trainer.layout`` the inputs are laid out over its devices first (see
@@ -370,6 +376,9 @@ def fit(
     step = int(jax.device_get(state.step).reshape(-1)[0])
     stop = trainer.total_steps if until is None else min(until, trainer.total_steps)
     history: list[dict] = []
+    if on_diverged is not None and not replicated:
+        raise LotteryError("on_diverged", "marks replicates; this training has none")
+    reported: set[int] = set()
     bar = tqdm.tqdm(
         total=trainer.num_epochs, initial=step // spe, disable=not progress, unit="ep", leave=False
     )
@@ -389,7 +398,13 @@ def fit(
             )
             step += num_steps
             metrics = _trim(_host(metrics), kept)
-            if not np.all(metrics["finite"]):
+            finite = np.atleast_1d(metrics["finite"])
+            if on_diverged is not None:
+                for r in np.flatnonzero(~finite):
+                    if int(r) not in reported:
+                        reported.add(int(r))
+                        on_diverged(int(r), epoch + 1)
+            elif not np.all(finite):
                 raise LotteryError(
                     "train.optimizer.learning_rate",
                     f"the training loss became NaN or infinite in epoch {epoch + 1}; "

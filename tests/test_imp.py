@@ -298,6 +298,7 @@ def _stopped_after_level_0(tmp_path):
     return cfg, run
 
 
+@pytest.mark.faults
 def test_damaged_finished_level_names_the_file(tmp_path):
     cfg, run = _stopped_after_level_0(tmp_path)  # and level 0's trained weights damaged
     damaged = _largest_file(imp.level_dir(run, 0, 0) / "final")
@@ -308,6 +309,7 @@ def test_damaged_finished_level_names_the_file(tmp_path):
     assert not (run / "lock").exists()
 
 
+@pytest.mark.faults
 def test_deleted_checkpoint_names_the_folder(tmp_path):
     cfg, run = _stopped_after_level_0(tmp_path)
     shutil.rmtree(imp.level_dir(run, 0, 0) / "mask")

@@ -73,22 +73,28 @@ def _same_results(run_a: Path, run_b: Path, cfg) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """Returns ``{rewind: (config path, config, run dir)}`` of uninterrupted runs."""
+    """Returns ``reference(rewind) -> (config path, config, run dir)`` of an
+    uninterrupted run, made on first use."""
     folder = tmp_path_factory.mktemp("reference")
     out = {}
-    for rewind in ("init", "2ep"):
-        path = _write_config(folder, rewind)
-        cfg = config.load(path)
-        out[rewind] = path, cfg, Path(imp.run_imp(cfg, folder, progress=False)["run_dir"])
-    return out
+
+    def reference(rewind: str):
+        if rewind not in out:
+            path = _write_config(folder, rewind)
+            cfg = config.load(path)
+            out[rewind] = path, cfg, Path(imp.run_imp(cfg, folder, progress=False)["run_dir"])
+        return out[rewind]
+
+    return reference
 
 
-@pytest.mark.parametrize("rewind", ["init", pytest.param("2ep", marks=pytest.mark.slow)])
+@pytest.mark.slow  # tests/faults/test_kill.py kills 25 points of such a run
+@pytest.mark.parametrize("rewind", ["init", "2ep"])
 def test_sigkill_mid_level_then_rerun_equals_uninterrupted(tmp_path, uninterrupted, rewind):
     """The reference trains each level's 6 networks in one program; the killed run
     and its rerun train them 4 at a time (``parallel.max_vmap``, not hashed), so
     this also checks that a network's results do not depend on its program."""
-    config_path, cfg, reference = uninterrupted[rewind]
+    config_path, cfg, reference = uninterrupted(rewind)
     chunked = "--config.parallel.max_vmap=4"
     workdir = tmp_path / "killed"
     run = runs.run_dir(workdir, cfg)
@@ -112,8 +118,9 @@ def test_sigkill_mid_level_then_rerun_equals_uninterrupted(tmp_path, uninterrupt
     assert leftovers == []
 
 
+@pytest.mark.faults
 def test_damaged_resume_checkpoint_restarts_the_branch_cleanly(tmp_path, uninterrupted):
-    config_path, cfg, reference = uninterrupted["init"]
+    config_path, cfg, reference = uninterrupted("init")
     workdir = tmp_path / "killed"
     run = runs.run_dir(workdir, cfg)
     resume = run / "resume" / "level_1"

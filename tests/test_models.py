@@ -90,7 +90,13 @@ def test_output_layer_and_state(name):
         assert state == {}
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[pytest.mark.slow] if n in ("resnet18", "resnet20") else [])
+        for n in models.names()
+    ],
+)  # the two ResNets take 25 s each here; ResNet-32/56 share their code and stay
 def test_forward_train_and_eval(name):
     shape = FORWARD_SHAPES.get(name, CIFAR)
     model = models.get(name, num_classes=5, input_shape=shape)

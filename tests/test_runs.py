@@ -12,6 +12,8 @@ import pytest
 from lottery import config, runs
 from lottery.errors import LotteryError
 
+pytestmark = pytest.mark.faults
+
 
 def _cfg(**fields):
     cfg = config.base()
@@ -85,3 +87,20 @@ def test_write_json_leaves_no_temporary_file(tmp_path):
     runs.write_json(tmp_path / "a.json", {"x": 1})
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
     assert runs.read_json(tmp_path / "a.json") == {"x": 1}
+
+
+def test_sweep_removes_what_dead_processes_left_and_keeps_live_ones(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "a").mkdir()
+    stale = tmp_path / "a" / f".metrics.json.tmp-{dead.pid}"
+    live = tmp_path / f".summary.json.tmp-{os.getpid()}"
+    orbax = tmp_path / "a" / "final.orbax-checkpoint-tmp-1733000000"
+    for path in (stale, live):
+        path.write_text("{")
+    orbax.mkdir()
+    (tmp_path / "a" / "metrics.json").write_text("{}")
+    assert sorted(runs.sweep(tmp_path, orbax=False)) == [stale]
+    assert live.exists() and orbax.is_dir()
+    assert runs.sweep(tmp_path) == [orbax]
+    assert live.exists() and (tmp_path / "a" / "metrics.json").exists()

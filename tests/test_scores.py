@@ -493,10 +493,11 @@ def test_scorers_on_a_batchnorm_model():
         return total
 
     g = jax.jit(jax.grad(train_loss))(params)
-    for a, gg, w in zip(
-        jax.tree.leaves(snip), jax.tree.leaves(g), jax.tree.leaves(params), strict=True
-    ):
-        assert _rel(a, np.abs(np.asarray(gg) * w)) < 1e-5
+    # over all leaves at once: the bias before BatchNorm has a zero gradient in exact
+    # arithmetic, so its float32 values are rounding noise whose ratio means nothing
+    a = np.concatenate([np.ravel(v) for v in jax.tree.leaves(snip)])
+    want = jax.tree.map(lambda gg, w: np.abs(np.asarray(gg) * w), g, params)
+    assert _rel(a, np.concatenate([np.ravel(v) for v in jax.tree.leaves(want)])) < 1e-5
     # SynFlow runs BatchNorm on its running statistics (abs'd), in both precisions
     s32 = _score(S.Synflow(), model, params, state, ones)
     s64 = _score(S.Synflow(float64=True), model, params, state, ones)

@@ -79,7 +79,7 @@ def _half(groups, seed=0):
 
 # the three slowest cases (about 160 s on 2 cores) run with -m slow; VGG-16/19,
 # ResNet-20 with shortcut B and ResNet-32/56 keep both families in the default run
-_SLOW_COMPACTION = {"vgg11", "resnet20", "resnet18"}
+_SLOW_COMPACTION = {"vgg11", "vgg16", "resnet20", "resnet20-B", "resnet56", "resnet18"}
 COMPACTION_CASES = [
     pytest.param(c, id=_ids(c), marks=[pytest.mark.slow] if _ids(c) in _SLOW_COMPACTION else [])
     for c in GROUPED

@@ -234,6 +234,7 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_state():
     assert history[-1]["train_loss"] < 0.5 * np.log(4)
 
 
+@pytest.mark.slow  # 30 s; the bfloat16 dtype checks above stay in the default run
 def test_bfloat16_cnn_reaches_float32_accuracy_within_one_point(tmp_path):
     """The MNIST-1D CNN, 4 replicates, 20 epochs (800 steps): mean test accuracy
     in bfloat16 within 1 point of float32 (the full 6000-step figure is in

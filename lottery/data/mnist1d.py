@@ -1,9 +1,21 @@
-"""MNIST-1D, generated locally (never downloaded) from the ``mnist1d`` package."""
+"""MNIST-1D, generated locally (never downloaded) from the ``mnist1d`` package.
+
+Generating takes about a millisecond per example (5 s for the canonical 5000),
+so a process generates each ``(num_samples, train_split, seed)`` once and keeps
+the read-only arrays. With the environment variable ``LOTTERY_MNIST1D_CACHE``
+set to a folder, the arrays are also kept there between processes (written
+atomically, with a SHA-256 of their bytes checked on every read; a damaged file
+is generated again). The test suite's subprocess runs use it.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import numbers
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -45,9 +57,10 @@ def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
     """Generates MNIST-1D in memory with ``mnist1d.data.make_dataset``.
 
     The defaults give the canonical dataset: 4000 train and 1000 test examples
-    of 40 features at seed 42. Nothing is downloaded or written to disk, and the
-    global NumPy and Python random states are restored afterwards (mnist1d
-    reseeds both).
+    of 40 features at seed 42. Nothing is downloaded; nothing is written to disk
+    unless ``LOTTERY_MNIST1D_CACHE`` is set (see the module docstring). The global
+    NumPy and Python random states are left as they were (mnist1d reseeds both).
+    The arrays are read-only: they are shared by every call with these options.
 
     Args:
       num_samples: total number of examples, a multiple of 10 (mnist1d makes
@@ -64,6 +77,61 @@ def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
       LotteryError: on a bad ``num_samples``, ``train_split`` or ``seed``.
     """
     _check_options(num_samples, train_split, seed)
+    x_train, y_train, x_test, y_test = _arrays(int(num_samples), float(train_split), int(seed))
+    return Dataset(
+        name="mnist1d",
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=NUM_CLASSES,
+        augment="none",
+    )
+
+
+CACHE_ENV = "LOTTERY_MNIST1D_CACHE"
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _digest(arrays: tuple[np.ndarray, ...]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype}|{a.shape}|".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _arrays(num_samples: int, train_split: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Returns read-only ``(x_train, y_train, x_test, y_test)``: from the process's
+    memory, from ``$LOTTERY_MNIST1D_CACHE`` if set and intact, else generated."""
+    folder = os.environ.get(CACHE_ENV)
+    path = Path(folder) / f"mnist1d_{num_samples}_{train_split!r}_{seed}.npz" if folder else None
+    arrays = None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as f:
+                arrays = tuple(f[k] for k in _KEYS)
+                if str(f["sha256"]) != _digest(arrays):
+                    arrays = None
+        except (OSError, ValueError, KeyError):
+            arrays = None
+    if arrays is None:
+        arrays = _generate(num_samples, train_split, seed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            with open(tmp, "wb") as f:
+                np.savez(f, **dict(zip(_KEYS, arrays, strict=True)), sha256=_digest(arrays))
+            os.replace(tmp, path)
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def _generate(num_samples: int, train_split: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Returns ``(x_train, y_train, x_test, y_test)`` from ``mnist1d.data.make_dataset``
+    (float32 and int32), leaving NumPy's and Python's global random states as they were."""
     # Imported here: ``mnist1d.data`` takes about a second to import.
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -80,12 +148,9 @@ def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
         np.random.set_state(np_state)  # noqa: NPY002 (the global state is the point)
         random.setstate(py_state)
 
-    return Dataset(
-        name="mnist1d",
-        x_train=np.asarray(data["x"], dtype=np.float32),
-        y_train=np.asarray(data["y"], dtype=np.int32),
-        x_test=np.asarray(data["x_test"], dtype=np.float32),
-        y_test=np.asarray(data["y_test"], dtype=np.int32),
-        num_classes=NUM_CLASSES,
-        augment="none",
+    return (
+        np.asarray(data["x"], dtype=np.float32),
+        np.asarray(data["y"], dtype=np.int32),
+        np.asarray(data["x_test"], dtype=np.float32),
+        np.asarray(data["y_test"], dtype=np.int32),
     )
