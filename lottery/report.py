@@ -194,6 +194,8 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
         x, mean, std = np.array(pts).T
         (line,) = ax.plot(x, mean, marker="o", label=b)
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    if not ax.lines:  # every network diverged: no accuracy to draw
+        ax.set_ylim(0, 100)
     if diverged:  # along the bottom edge: where some replicate's loss became NaN
         ax.plot(
             diverged,
