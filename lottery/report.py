@@ -75,13 +75,21 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def _accuracy_cell(mean: float | None, std: float | None, diverged: list | None = None) -> str:
-    """``mean ± std`` in %, then ``(k diverged)`` if replicates diverged; "diverged"
-    if all did (mean None with a diverged list), "-" where there is nothing."""
+def accuracy_cell(mean: float | None, std: float | None, diverged: list | None = None) -> str:
+    """Returns ``mean ± std`` in %, then ``(k diverged)`` if replicates diverged;
+    "diverged" if all did (mean None with a diverged list), "-" where there is
+    nothing. Every report table (IMP, PaI, structured) writes accuracy this way."""
     if mean is None:
         return "diverged" if diverged else "-"
     cell = f"{_pct(mean)} ± {_pct(std or 0.0)}"
     return f"{cell} ({len(diverged)} diverged)" if diverged else cell
+
+
+def _left_out(branch: dict | None) -> list[int]:
+    """Returns the replicates an IMP branch summary leaves out of its mean: those
+    that diverged and those whose masks descend from a diverged ticket."""
+    branch = branch or {}
+    return [*(branch.get("diverged") or []), *(branch.get("after_divergence") or [])]
 
 
 def format_table(summary: dict) -> str:
@@ -104,10 +112,8 @@ def format_table(summary: dict) -> str:
     for lv in levels:
         cells = [str(lv["level"]), _pct(lv["density"])]
         for b in branches:
-            r = lv.get(b)
-            r = r or {}
-            bad = [*(r.get("diverged") or []), *(r.get("after_divergence") or [])]
-            cells.append(_accuracy_cell(r.get("mean"), r.get("std"), bad))
+            r = lv.get(b) or {}
+            cells.append(accuracy_cell(r.get("mean"), r.get("std"), _left_out(r)))
         step = (lv.get("ticket") or {}).get("best_step")
         cells.append("-" if step is None else str(round(step)))
         rows.append(cells)
@@ -184,11 +190,7 @@ def plot_accuracy(summary: dict, path: str | Path) -> Path:
             for lv in levels
             if lv.get(b) is not None and lv[b].get("mean") is not None
         ]
-        diverged += [
-            100 * lv["density"]
-            for lv in levels
-            if (lv.get(b) or {}).get("diverged") or (lv.get(b) or {}).get("after_divergence")
-        ]
+        diverged += [100 * lv["density"] for lv in levels if _left_out(lv.get(b))]
         if not pts:
             continue
         x, mean, std = np.array(pts).T
@@ -326,12 +328,12 @@ def _format_pai_table(summary: dict) -> str:
             density_label(r["density"]),
             _pct3(r.get("direct_density")),
             _pct3(r.get("effective_density")),
-            _accuracy_cell(r["accuracy_mean"], r.get("accuracy_std"), r.get("diverged")),
+            accuracy_cell(r["accuracy_mean"], r.get("accuracy_std"), r.get("diverged")),
             ",".join(r.get("collapsed_layers") or []) or "-",
         ]
         for a in ablations:
             ab = _ablation(r, a)
-            cells.append(_accuracy_cell(ab.get("mean"), ab.get("std"), ab.get("diverged")))
+            cells.append(accuracy_cell(ab.get("mean"), ab.get("std"), ab.get("diverged")))
         rows.append(cells)
     widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
     lines = [

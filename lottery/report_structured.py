@@ -48,6 +48,8 @@ def format_table(summary: dict) -> str:
     target density, the variant's kept density, test accuracy (mean ± std, %),
     and the compacted network's parameters and kFLOPs (per example) next to the
     masked kFLOPs (only the kept weights counted)."""
+    from lottery.report import accuracy_cell  # report imports this module
+
     levels = check(summary)
     header = ["level", "target %", "variant", "density %", "accuracy %"]
     header += ["params", "kFLOPs", "masked kFLOPs"]
@@ -63,7 +65,7 @@ def format_table(summary: dict) -> str:
                     f"{100 * lv['target_density']:.2f}",
                     "dense" if lv["level"] == 0 else LABELS.get(v, v),
                     f"{100 * r['density']:.2f}",
-                    _accuracy(r),
+                    accuracy_cell(r.get("mean"), r.get("std"), r.get("diverged")),
                     str(round(r["params_compacted"])),
                     f"{r['flops_compacted'] / 1e3:.1f}",
                     f"{r['flops_masked'] / 1e3:.1f}",
@@ -77,15 +79,6 @@ def format_table(summary: dict) -> str:
         f"{dense.get('params', 0)} params, {dense.get('flops', 0) / 1e3:.1f} kFLOPs\n"
     )
     return "\n".join(lines) + "\n" + note
-
-
-def _accuracy(r: dict) -> str:
-    """``mean ± std`` in %, ``(k diverged)`` after it, or "diverged" if all did."""
-    diverged = r.get("diverged") or []
-    if r.get("mean") is None:
-        return "diverged" if diverged else "-"
-    cell = f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}"
-    return f"{cell} ({len(diverged)} diverged)" if diverged else cell
 
 
 def plot(summary: dict, path: str | Path, save, figure) -> Path:
