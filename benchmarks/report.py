@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
+
+from lottery import host
 
 
 def device_slug() -> str:
@@ -24,7 +25,11 @@ def device_slug() -> str:
 def device_line() -> str:
     """Returns a one-line description of the device and the jax version."""
     dev = jax.devices()[0]
-    kind = platform.processor() or platform.machine() if dev.platform == "cpu" else dev.device_kind
+    if dev.platform == "cpu":
+        cpu = host.describe()
+        kind = f"{cpu['cpu']}, {cpu['isa']}, {cpu['cores']} cores"
+    else:
+        kind = dev.device_kind
     return f"{dev.platform} ({kind}, {jax.local_device_count()} device); jax {jax.__version__}"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import lottery  # noqa: F401  (sets the XLA flag before any JAX computation)
 from lottery import config as config_lib
-from lottery import imp, report
+from lottery import host, imp, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,10 +44,11 @@ def pct(mean: float, std: float) -> str:
 
 
 def write_timing(out: Path, began: float, **extra) -> float:
-    """Writes ``out/timing.json`` (wall seconds since ``began`` and ``extra``);
-    returns the seconds."""
+    """Writes ``out/timing.json`` (wall seconds since ``began``, ``extra`` and the
+    machine it ran on, ``lottery.host.describe()``); returns the seconds."""
     seconds = round(time.perf_counter() - began, 1)
-    (out / "timing.json").write_text(json.dumps({"wall_seconds": seconds, **extra}) + "\n")
+    record = {"wall_seconds": seconds, **extra, "machine": host.describe()}
+    (out / "timing.json").write_text(json.dumps(record) + "\n")
     return seconds
 
 
