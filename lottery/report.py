@@ -164,13 +164,15 @@ def _save(fig: Any, path: Path) -> Path:
     return _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
 
 
-def _figure() -> tuple[Any, Any]:
+def _figure(panels: int = 1) -> tuple[Any, Any]:
+    """Returns a pyplot-free figure and its axes: one panel 7 x 4.5 inches, or
+    ``panels`` side by side 11 x 4.5 inches (then the axes are an array)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5) if panels == 1 else (11, 4.5))
     FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
+    return fig, fig.add_subplot() if panels == 1 else fig.subplots(1, panels)
 
 
 def plot_accuracy(summary: dict, path: str | Path) -> Path:

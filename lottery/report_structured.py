@@ -88,10 +88,7 @@ def plot(summary: dict, path: str | Path, save, figure) -> Path:
     from matplotlib.ticker import FuncFormatter
 
     levels = check(summary)
-    fig, ax = figure()
-    fig.set_size_inches(11, 4.5)
-    ax.remove()
-    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig, (left, right) = figure(2)
     for v in summary["variants"]:
         pts = [
             (lv[v]["density"], lv[v]["flops_compacted"], lv[v]["mean"], lv[v]["std"])

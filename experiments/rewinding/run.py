@@ -6,7 +6,7 @@ rewinding and fine-tuning (Frankle et al. 2020; Renda et al. 2020 analogue).
 
 For each k in {0, 1, 2, 5, 10, 20} epochs: IMP on cnn1d (32 channels, Adam 1e-2
 with cosine decay, batch 100, 3000 steps = 75 epochs), half the remaining weights pruned per level
-(global over all kernels) for 4 levels (100% down to 12.5%), 2 replicates, no
+(global over all kernels) for 4 levels (100% down to 12.5%), 4 replicates, no
 controls; then the instability analysis of the sparsest level (two copies from
 the rewind point, 30 points). Learning-rate rewinding (``lr``) and fine-tuning
 (``finetune``) run the same levels. Writes ``results.md``,
@@ -28,7 +28,7 @@ KS = (0, 1, 2, 5, 10, 20)
 LEVEL = 3
 FIELDS = {
     "kind": "imp",
-    "replicates": 2,
+    "replicates": 4,
     "train__duration": "3000it",
     "train__schedule__name": "cosine",
     "train__eval_every": 25,
@@ -61,19 +61,25 @@ def _plot_barrier(rows: list[tuple], path: Path) -> None:
 
 
 def _plot_modes(summaries: dict, path: Path) -> None:
-    fig, ax = report._figure()
-    for label, summary in summaries.items():
+    fig, (full, zoom) = report._figure(2)
+    for i, (label, summary) in enumerate(summaries.items()):
         d = [100 * lv["density"] for lv in summary["levels"]]
         m = [100 * lv["ticket"]["mean"] for lv in summary["levels"]]
         s = [100 * lv["ticket"]["std"] for lv in summary["levels"]]
-        ax.errorbar(d, m, yerr=s, marker="o", capsize=3, label=label)
-    ax.set_xscale("log")
-    ax.invert_xaxis()
-    ax.set_xlabel("density (% of weights kept)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("IMP on the MNIST-1D CNN by rewinding mode")
-    ax.grid(alpha=0.3)
-    ax.legend()
+        axes = (full,) if label == "fine-tuning" else (full, zoom)
+        for ax in axes:
+            ax.errorbar(d, m, yerr=s, marker="o", capsize=3, label=label, color=f"C{i}")
+    for ax, title in ((full, "all modes"), (zoom, "without fine-tuning (zoomed)")):
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_xticks(d, [f"{x:g}" for x in d])
+        ax.minorticks_off()
+        ax.set_xlabel("density (% of weights kept)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    full.legend(fontsize="small")
+    fig.suptitle("IMP on the MNIST-1D CNN by rewinding mode")
     report._save(fig, path)
 
 
@@ -91,11 +97,12 @@ def main() -> int:
         summaries[{"lr": "learning-rate rewinding", "finetune": "fine-tuning"}[mode]] = (
             common.run_imp(_config(mode), workdir)
         )
+    n = FIELDS["replicates"]
     lines = [
         "# Rewinding on the MNIST-1D CNN: results",
         "",
         f"Instability of level {LEVEL} ({100 * 0.5**LEVEL:.1f}% density): test error barrier",
-        "(points, mean ± std over 2 replicates) between two copies trained from the",
+        f"(points, mean ± std over {n} replicates) between two copies trained from the",
         "rewind point with different data orders, and the ticket's test accuracy (%).",
         "",
         "| rewind k (epochs) | error barrier | ticket accuracy |",

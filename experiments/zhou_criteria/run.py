@@ -67,6 +67,7 @@ def _plot(summaries: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     styles = {"ticket": "-", "reset_to_sign": "--", "reinit": ":"}
@@ -85,11 +86,14 @@ def _plot(summaries: dict, path: Path) -> None:
     ax.axhline(100 * dense, color="gray", lw=0.8, ls="-.", label="dense")
     ax.set_xscale("log")
     ax.invert_xaxis()
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel("density (% of prunable weights kept, log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Zhou et al. (2019) criteria and reset-to-sign, MNIST-1D MLP")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=3, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
 
