@@ -1,10 +1,12 @@
 """The host CPU, which CPU results depend on.
 
-XLA's CPU kernels sum in an order that depends on the instruction set (AVX2 or
-AVX-512) and the core count, so a seeded run reproduces its metrics exactly on the
-same kind of CPU and moves by about the replicates' spread on another (see
-``docs/decisions.md``, "Scale"). ``describe`` names what a committed result was
-computed on, so a reader can tell which case a rerun is in.
+XLA's CPU kernels sum in an order that depends on the CPU model (not only on the
+instruction set XLA generates code for: capping it with ``--xla_cpu_max_isa=AVX2``
+on an AVX-512 Xeon keeps the Xeon's results) and the core count, so a seeded run
+reproduces its metrics exactly on the same kind of CPU and moves by about the
+replicates' spread on another (see ``docs/decisions.md``, "Scale"). ``describe``
+names what a committed result was computed on, so a reader can tell which case a
+rerun is in.
 """
 
 from __future__ import annotations
