@@ -36,7 +36,7 @@ def parse_cpuinfo(text: str) -> dict:
 def describe() -> dict:
     """Returns ``{"cpu", "isa", "cores", "jax"}`` for this machine: ``parse_cpuinfo``
     of ``/proc/cpuinfo`` (the platform's processor name and ``"unknown"`` where that
-    file is missing), the usable core count and the JAX version."""
+    file is missing), the logical CPU count (``os.cpu_count()``) and the JAX version."""
     import jax
 
     try:
